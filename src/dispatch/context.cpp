@@ -1,5 +1,6 @@
 #include "dispatch/context.h"
 
+#include <cstring>
 #include <algorithm>
 #include <cstdlib>
 #include <memory>

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <climits>
+#include <cstdlib>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -45,9 +47,24 @@ std::string take_message(mojo_status *s) {
 std::string dir_of_library() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void *>(&mojo_version), &info) == 0 || info.dli_fname == nullptr) return "";
-  std::string path = info.dli_fname;
+  // Canonical, so the build-tree check below and the search path shown by mojo-info have no "..".
+  char resolved[PATH_MAX];
+  std::string path = realpath(info.dli_fname, resolved) ? resolved : info.dli_fname;
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// "a:b::c" -> {a, b, c}
+std::vector<std::string> split_colon_list(const std::string &list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t colon = list.find(':', start);
+    if (colon == std::string::npos) colon = list.size();
+    if (colon > start) out.push_back(list.substr(start, colon - start));
+    start = colon + 1;
+  }
+  return out;
 }
 
 bool is_dir(const std::string &p) {
@@ -131,30 +148,13 @@ void Registry::discover(const std::string &plugin_path) {
 }
 
 std::vector<std::string> Registry::search_path(const std::string &plugin_path) const {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (!plugin_path.empty()) {
-    size_t colon = plugin_path.find(':', start);
-    std::string e = plugin_path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (!e.empty()) out.push_back(e);
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
+  std::vector<std::string> out = split_colon_list(plugin_path);
   std::string lib_dir = dir_of_library();
   if (!lib_dir.empty()) out.push_back(lib_dir + "/mojo/plugins");
 #ifdef MOJO_BUILD_LIB_DIR
   // Running from the build tree: the plugins are in their own build directories.
-  if (lib_dir == MOJO_BUILD_LIB_DIR) {
-    std::string dirs = MOJO_BUILD_PLUGIN_DIRS;
-    size_t s = 0;
-    while (!dirs.empty()) {
-      size_t colon = dirs.find(':', s);
-      std::string e = dirs.substr(s, colon == std::string::npos ? std::string::npos : colon - s);
-      if (!e.empty()) out.push_back(e);
-      if (colon == std::string::npos) break;
-      s = colon + 1;
-    }
-  }
+  if (lib_dir == MOJO_BUILD_LIB_DIR)
+    for (auto &dir : split_colon_list(MOJO_BUILD_PLUGIN_DIRS)) out.push_back(dir);
 #endif
   out.push_back(MOJO_PLUGIN_INSTALL_DIR);
   std::vector<std::string> unique;
