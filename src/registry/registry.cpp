@@ -92,7 +92,8 @@ bool file_matches_name(const std::string &file, const std::string &name) {
 // Validates the table a plugin returned; "" when it is usable.
 std::string check_api(const mojo_plugin_api *api, const std::string &file) {
   if (api == nullptr) return "entry point returned NULL (plugin refused this host)";
-  if (api->struct_size == 0) return "struct_size is 0";
+  if (api->struct_size < offsetof(mojo_plugin_api, name))
+    return "struct_size " + std::to_string(api->struct_size) + " is too small to hold the ABI version";
   if (api->abi_major != MOJO_PLUGIN_ABI_MAJOR)
     return "ABI major " + std::to_string(api->abi_major) + ", host speaks " + std::to_string(MOJO_PLUGIN_ABI_MAJOR);
   size_t minor0 = offsetof(mojo_plugin_api, kernel_destroy) + sizeof(api->kernel_destroy);

@@ -79,8 +79,10 @@ int allowed_mask(const OpCall &call, const TensorSpec &spec, std::string &rule_t
       const mojo_tensor *t = call.tensor(ref);
       const TensorSpec *rs = spec_by_name(*call.schema, ref);
       std::string ignored;
-      if (t) m = 1 << dtype_id(t->dtype);
-      else if (rs && depth < 4) m = allowed_mask(call, *rs, ignored, depth + 1);
+      if (t) {
+        m = 1 << dtype_id(t->dtype);
+        text += " (" + std::string(dtype_name(dtype_id(t->dtype))) + ")";
+      } else if (rs && depth < 4) m = allowed_mask(call, *rs, ignored, depth + 1);
     } else if (!token.empty() && token[0] == '@') {
       std::string attr = token.substr(1);
       std::string value = call.attr_string(attr);

@@ -1,0 +1,50 @@
+// One-shot op calls through the public C API for tools and tests: an attribute builder that owns its
+// strings, and run_op(create + run + destroy) returning the library's status.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host_tensor.h"
+#include "mojo/mojo.h"
+
+namespace mojo::tools {
+
+class Attrs {
+ public:
+  Attrs &i(const std::string &name, int64_t v);
+  Attrs &f(const std::string &name, double v);
+  Attrs &b(const std::string &name, bool v);
+  Attrs &s(const std::string &name, const std::string &v);
+  Attrs &dtype(const std::string &name, const std::string &v);
+  Attrs &ints(const std::string &name, const std::vector<int64_t> &v);
+  Attrs &floats(const std::string &name, const std::vector<double> &v);
+  const mojo_attr *data() const { return attrs_.empty() ? nullptr : attrs_.data(); }
+  size_t size() const { return attrs_.size(); }
+
+ private:
+  mojo_attr &add(const std::string &name, mojo_attr_type type);
+  std::vector<mojo_attr> attrs_;
+  std::deque<std::string> strings_;
+  std::deque<std::vector<int64_t>> int_arrays_;
+  std::deque<std::vector<double>> float_arrays_;
+};
+
+// Frees the status on scope exit.
+struct StatusDeleter {
+  void operator()(mojo_status *s) const { mojo_status_free(s); }
+};
+using Status = std::unique_ptr<mojo_status, StatusDeleter>;
+
+// Tensors are passed in schema order; nullptr marks an absent optional tensor.
+Status run_op(mojo_context *ctx, const std::string &op, const Attrs &attrs, const std::vector<HostTensor *> &inputs,
+              const std::vector<HostTensor *> &outputs, const char *backend_spec = nullptr,
+              std::string *bound_backend = nullptr);
+
+// A context with the environment ignored (reference backend only unless backend_spec says otherwise).
+mojo_context *make_context(const char *backend_spec = nullptr, const char *plugin_path = nullptr,
+                           bool ignore_env = true);
+
+}  // namespace mojo::tools
