@@ -54,5 +54,11 @@ void add_activation_kernels(std::vector<KernelEntry> &table);
 void add_position_kernels(std::vector<KernelEntry> &table);
 void add_linear_kernels(std::vector<KernelEntry> &table);
 void add_embedding_kernels(std::vector<KernelEntry> &table);
+void add_attention_kernels(std::vector<KernelEntry> &table);
+void add_kv_cache_kernels(std::vector<KernelEntry> &table);
+void add_moe_kernels(std::vector<KernelEntry> &table);
+void add_sampling_kernels(std::vector<KernelEntry> &table);
+void add_quant_kernels(std::vector<KernelEntry> &table);
+void add_training_kernels(std::vector<KernelEntry> &table);
 
 }  // namespace mojo::cpu

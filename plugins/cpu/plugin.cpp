@@ -23,6 +23,12 @@ const std::vector<KernelEntry> &kernel_table() {
     add_position_kernels(t);
     add_linear_kernels(t);
     add_embedding_kernels(t);
+    add_attention_kernels(t);
+    add_kv_cache_kernels(t);
+    add_moe_kernels(t);
+    add_sampling_kernels(t);
+    add_quant_kernels(t);
+    add_training_kernels(t);
     return t;
   }();
   return table;

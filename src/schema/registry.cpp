@@ -13,6 +13,12 @@ std::vector<OpSchema> build_registry() {
   declare_position_ops(ops);
   declare_linear_ops(ops);
   declare_embedding_ops(ops);
+  declare_attention_ops(ops);
+  declare_kv_cache_ops(ops);
+  declare_moe_ops(ops);
+  declare_sampling_ops(ops);
+  declare_quant_ops(ops);
+  declare_training_ops(ops);
   for (auto &op : ops) {
     for (auto *list : {&op.inputs, &op.outputs})
       for (auto &t : *list) t.patterns = parse_shape_spec(t.shape);

@@ -62,5 +62,11 @@ void declare_activation_ops(std::vector<OpSchema> &ops);
 void declare_position_ops(std::vector<OpSchema> &ops);
 void declare_linear_ops(std::vector<OpSchema> &ops);
 void declare_embedding_ops(std::vector<OpSchema> &ops);
+void declare_attention_ops(std::vector<OpSchema> &ops);
+void declare_kv_cache_ops(std::vector<OpSchema> &ops);
+void declare_moe_ops(std::vector<OpSchema> &ops);
+void declare_sampling_ops(std::vector<OpSchema> &ops);
+void declare_quant_ops(std::vector<OpSchema> &ops);
+void declare_training_ops(std::vector<OpSchema> &ops);
 
 }  // namespace mojo::core

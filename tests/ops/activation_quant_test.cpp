@@ -1,0 +1,1 @@
+// Per-op tests for the activation_quant ops (filled in with the ops).

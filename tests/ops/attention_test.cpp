@@ -1,0 +1,1 @@
+// Per-op tests for the attention ops (filled in with the ops).

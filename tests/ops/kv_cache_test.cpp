@@ -1,0 +1,1 @@
+// Per-op tests for the kv_cache ops (filled in with the ops).

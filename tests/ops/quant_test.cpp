@@ -1,0 +1,1 @@
+// Per-op tests for the quant ops (filled in with the ops).

@@ -1,0 +1,1 @@
+// Per-op tests for the sampling ops (filled in with the ops).
