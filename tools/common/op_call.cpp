@@ -4,47 +4,65 @@
 
 namespace mojo::tools {
 
-mojo_attr &Attrs::add(const std::string &name, mojo_attr_type type) {
-  strings_.push_back(name);
-  mojo_attr a{};
-  a.name = strings_.back().c_str();
-  a.type = type;
-  a.count = 1;
-  attrs_.push_back(a);
-  return attrs_.back();
-}
-
-Attrs &Attrs::i(const std::string &name, int64_t v) { add(name, MOJO_ATTR_INT).i = v; return *this; }
-Attrs &Attrs::f(const std::string &name, double v) { add(name, MOJO_ATTR_FLOAT).f = v; return *this; }
-Attrs &Attrs::b(const std::string &name, bool v) { add(name, MOJO_ATTR_BOOL).i = v ? 1 : 0; return *this; }
-
-Attrs &Attrs::s(const std::string &name, const std::string &v) {
-  mojo_attr &a = add(name, MOJO_ATTR_STRING);
-  strings_.push_back(v);
-  a.s = strings_.back().c_str();
+Attrs &Attrs::add(Value v) {
+  for (auto &existing : values_)
+    if (existing.name == v.name) {
+      existing = std::move(v);
+      return *this;
+    }
+  values_.push_back(std::move(v));
   return *this;
 }
 
-Attrs &Attrs::dtype(const std::string &name, const std::string &v) {
-  s(name, v);
-  attrs_.back().type = MOJO_ATTR_DTYPE;
-  return *this;
-}
-
+Attrs &Attrs::i(const std::string &name, int64_t v) { return add({name, MOJO_ATTR_INT, v}); }
+Attrs &Attrs::f(const std::string &name, double v) { return add({name, MOJO_ATTR_FLOAT, 0, v}); }
+Attrs &Attrs::b(const std::string &name, bool v) { return add({name, MOJO_ATTR_BOOL, v ? 1 : 0}); }
+Attrs &Attrs::s(const std::string &name, const std::string &v) { return add({name, MOJO_ATTR_STRING, 0, 0, v}); }
+Attrs &Attrs::dtype(const std::string &name, const std::string &v) { return add({name, MOJO_ATTR_DTYPE, 0, 0, v}); }
 Attrs &Attrs::ints(const std::string &name, const std::vector<int64_t> &v) {
-  mojo_attr &a = add(name, MOJO_ATTR_INT_ARRAY);
-  int_arrays_.push_back(v);
-  a.ints = int_arrays_.back().data();
-  a.count = int32_t(v.size());
-  return *this;
+  return add({name, MOJO_ATTR_INT_ARRAY, 0, 0, "", v});
+}
+Attrs &Attrs::floats(const std::string &name, const std::vector<double> &v) {
+  return add({name, MOJO_ATTR_FLOAT_ARRAY, 0, 0, "", {}, v});
 }
 
-Attrs &Attrs::floats(const std::string &name, const std::vector<double> &v) {
-  mojo_attr &a = add(name, MOJO_ATTR_FLOAT_ARRAY);
-  float_arrays_.push_back(v);
-  a.floats = float_arrays_.back().data();
-  a.count = int32_t(v.size());
-  return *this;
+const mojo_attr *Attrs::data() const {
+  view_.clear();
+  for (const Value &v : values_) {
+    mojo_attr a{};
+    a.name = v.name.c_str();
+    a.type = v.type;
+    a.count = 1;
+    a.i = v.i;
+    a.f = v.f;
+    a.s = v.s.c_str();
+    if (v.type == MOJO_ATTR_INT_ARRAY) {
+      a.ints = v.ints.data();
+      a.count = int32_t(v.ints.size());
+    }
+    if (v.type == MOJO_ATTR_FLOAT_ARRAY) {
+      a.floats = v.floats.data();
+      a.count = int32_t(v.floats.size());
+    }
+    view_.push_back(a);
+  }
+  return view_.empty() ? nullptr : view_.data();
+}
+
+std::string Attrs::describe() const {
+  std::string out;
+  for (const Value &v : values_) {
+    out += (out.empty() ? "" : ", ") + v.name + "=";
+    switch (v.type) {
+      case MOJO_ATTR_INT: out += std::to_string(v.i); break;
+      case MOJO_ATTR_BOOL: out += v.i ? "true" : "false"; break;
+      case MOJO_ATTR_FLOAT: out += std::to_string(v.f); break;
+      case MOJO_ATTR_INT_ARRAY: out += "[" + std::to_string(v.ints.size()) + " ints]"; break;
+      case MOJO_ATTR_FLOAT_ARRAY: out += "[" + std::to_string(v.floats.size()) + " floats]"; break;
+      default: out += v.s;
+    }
+  }
+  return out;
 }
 
 Status run_op(mojo_context *ctx, const std::string &op, const Attrs &attrs, const std::vector<HostTensor *> &inputs,

@@ -2,7 +2,6 @@
 // strings, and run_op(create + run + destroy) returning the library's status.
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 
 namespace mojo::tools {
 
+// Attribute values by name. Copyable: the mojo_attr array is rebuilt from owned values by data().
 class Attrs {
  public:
   Attrs &i(const std::string &name, int64_t v);
@@ -21,15 +21,24 @@ class Attrs {
   Attrs &dtype(const std::string &name, const std::string &v);
   Attrs &ints(const std::string &name, const std::vector<int64_t> &v);
   Attrs &floats(const std::string &name, const std::vector<double> &v);
-  const mojo_attr *data() const { return attrs_.empty() ? nullptr : attrs_.data(); }
-  size_t size() const { return attrs_.size(); }
+  const mojo_attr *data() const;
+  size_t size() const { return values_.size(); }
+  // "name=value, ..." for reports.
+  std::string describe() const;
 
  private:
-  mojo_attr &add(const std::string &name, mojo_attr_type type);
-  std::vector<mojo_attr> attrs_;
-  std::deque<std::string> strings_;
-  std::deque<std::vector<int64_t>> int_arrays_;
-  std::deque<std::vector<double>> float_arrays_;
+  struct Value {
+    std::string name;
+    mojo_attr_type type;
+    int64_t i = 0;
+    double f = 0;
+    std::string s;
+    std::vector<int64_t> ints;
+    std::vector<double> floats;
+  };
+  Attrs &add(Value v);
+  std::vector<Value> values_;
+  mutable std::vector<mojo_attr> view_;
 };
 
 // Frees the status on scope exit.
