@@ -77,8 +77,14 @@ std::string base_name(const std::string &p) {
   return slash == std::string::npos ? p : p.substr(slash + 1);
 }
 
-bool looks_like_plugin(const std::string &file) {
-  return file.rfind("libmojo-", 0) == 0 && file.find(".so") != std::string::npos;
+// libmojo-*.so, a regular file (build trees hold libmojo-x.so.p directories beside the plugins).
+bool looks_like_plugin(const std::string &dir, const std::string &file) {
+  const std::string suffix = ".so";
+  if (file.rfind("libmojo-", 0) != 0 || file.size() < suffix.size() ||
+      file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  struct stat st{};
+  return stat((dir + "/" + file).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 // libmojo-<name>[-variant].so
@@ -190,7 +196,7 @@ void Registry::scan_entry(const std::string &entry, bool) {
     if (DIR *d = opendir(entry.c_str())) {
       while (dirent *e = readdir(d)) {
         std::string f = e->d_name;
-        if (looks_like_plugin(f)) files.push_back(entry + "/" + f);
+        if (looks_like_plugin(entry, f)) files.push_back(entry + "/" + f);
       }
       closedir(d);
     }

@@ -1,0 +1,43 @@
+// Host-side entry points of the cuda kernels: raw pointers, sizes and a stream, no allocation (FlashInfer's
+// layering). The plugin maps a validated mojo_op_sig onto these; each returns the launch's cudaError_t.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mojo::cuda {
+
+enum class Dt { F32, F16, BF16 };
+
+// Row-wise norms over [rows, cols] contiguous tensors.
+struct NormArgs {
+  Dt dtype;            // x, residual, out, residual_out
+  Dt weight_dtype;     // weight and bias (fp32 or the input dtype)
+  int64_t rows, cols;
+  const void *x;
+  const void *residual;  // nullptr: s = x
+  const void *weight;    // nullptr: 1
+  const void *bias;      // nullptr: 0
+  void *out;
+  void *residual_out;    // nullptr for the plain norms
+  bool post;             // residual_out = out instead of the sum
+  bool layer_norm;       // LayerNorm (mean-centred) instead of RMSNorm
+  float eps;
+};
+cudaError_t launch_norm(const NormArgs &a, cudaStream_t stream);
+
+enum class Activation { Silu, GeluErf, GeluTanh, Swiglu };
+
+struct ActivationArgs {
+  Dt dtype;
+  Activation kind;
+  int64_t n;          // elements
+  const void *x;      // gate for swiglu
+  const void *up;     // swiglu only
+  void *out;
+  float limit;        // swiglu_limit (0 = off)
+};
+cudaError_t launch_activation(const ActivationArgs &a, cudaStream_t stream);
+
+}  // namespace mojo::cuda

@@ -1,0 +1,266 @@
+// The cuda plugin: native CUDA C++ kernels behind the plugin ABI. It loads on a machine without a GPU
+// (static cudart; the driver is only looked for in probe) and then reports why it cannot run.
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "kernels/launch.h"
+#include "mojo_common/dtype.h"
+#include "mojo_common/plugin_support.h"
+
+namespace mojo::cuda {
+namespace {
+
+using common::cat;
+using common::find_attr;
+
+common::PluginHost g_host;
+
+struct Call {
+  const mojo_tensor *const *in;
+  const mojo_tensor *const *out;
+  const mojo_attr *attrs;
+  size_t n_attrs;
+  cudaStream_t stream;
+
+  const mojo_tensor *input(size_t i) const { return in[i]; }
+  const mojo_tensor *output(size_t i) const { return out[i]; }
+  const void *ptr(const mojo_tensor *t) const { return t ? common::data_ptr(*t) : nullptr; }
+  void *mut_ptr(const mojo_tensor *t) const { return t ? common::data_ptr(*t) : nullptr; }
+  double f(const char *name) const { auto a = find_attr(attrs, n_attrs, name); return a && a->count ? a->f : 0.0; }
+  bool b(const char *name) const { auto a = find_attr(attrs, n_attrs, name); return a && a->count && a->i; }
+  std::string s(const char *name) const {
+    auto a = find_attr(attrs, n_attrs, name);
+    return a && a->count && a->s ? a->s : "";
+  }
+};
+
+using RunFn = cudaError_t (*)(const Call &);
+
+Dt dt_of(const mojo_tensor *t) {
+  switch (common::dtype_id(t->dtype)) {
+    case MOJO_DT_FP16: return Dt::F16;
+    case MOJO_DT_BF16: return Dt::BF16;
+    default: return Dt::F32;
+  }
+}
+
+int64_t cols_of(const mojo_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+int64_t rows_of(const mojo_tensor *t) { return cols_of(t) ? common::numel(*t) / cols_of(t) : 0; }
+
+cudaError_t run_norm(const Call &c, bool layer, bool residual_variant) {
+  NormArgs a{};
+  const mojo_tensor *x = c.input(0);
+  a.dtype = dt_of(x);
+  a.rows = rows_of(x);
+  a.cols = cols_of(x);
+  a.x = c.ptr(x);
+  size_t next = 1;
+  if (residual_variant) a.residual = c.ptr(c.input(next++));
+  const mojo_tensor *w = c.input(next++);
+  const mojo_tensor *b = layer ? c.input(next++) : nullptr;
+  a.weight = c.ptr(w);
+  a.bias = c.ptr(b);
+  a.weight_dtype = w ? dt_of(w) : Dt::F32;
+  a.out = c.mut_ptr(c.output(0));
+  a.residual_out = residual_variant ? c.mut_ptr(c.output(1)) : nullptr;
+  a.post = residual_variant && c.s("norm_pos") == "post";
+  a.layer_norm = layer;
+  a.eps = float(c.f("eps"));
+  return launch_norm(a, c.stream);
+}
+
+cudaError_t rms_norm(const Call &c) { return run_norm(c, false, false); }
+cudaError_t layer_norm(const Call &c) { return run_norm(c, true, false); }
+cudaError_t residual_add_rms_norm(const Call &c) { return run_norm(c, false, true); }
+cudaError_t residual_add_layer_norm(const Call &c) { return run_norm(c, true, true); }
+
+cudaError_t run_activation(const Call &c, Activation kind) {
+  ActivationArgs a{};
+  a.dtype = dt_of(c.input(0));
+  a.kind = kind;
+  a.n = common::numel(*c.input(0));
+  a.x = c.ptr(c.input(0));
+  a.up = kind == Activation::Swiglu ? c.ptr(c.input(1)) : nullptr;
+  a.out = c.mut_ptr(c.output(0));
+  a.limit = kind == Activation::Swiglu ? float(c.f("swiglu_limit")) : 0.0f;
+  return launch_activation(a, c.stream);
+}
+
+cudaError_t silu(const Call &c) { return run_activation(c, Activation::Silu); }
+cudaError_t gelu(const Call &c) {
+  return run_activation(c, c.s("approximate") == "tanh" ? Activation::GeluTanh : Activation::GeluErf);
+}
+cudaError_t swiglu(const Call &c) { return run_activation(c, Activation::Swiglu); }
+
+constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1u << MOJO_DT_FP32);
+constexpr uint32_t kGraphSafe = MOJO_KERNEL_GRAPH_SAFE;
+
+struct Entry {
+  mojo_kernel_decl decl;
+  RunFn run;
+};
+
+const Entry kTable[] = {
+    {{"rms_norm", kFloatMask, kGraphSafe}, rms_norm},
+    {{"layer_norm", kFloatMask, kGraphSafe}, layer_norm},
+    {{"residual_add_rms_norm", kFloatMask, kGraphSafe}, residual_add_rms_norm},
+    {{"residual_add_layer_norm", kFloatMask, kGraphSafe}, residual_add_layer_norm},
+    {{"silu", kFloatMask, kGraphSafe}, silu},
+    {{"gelu", kFloatMask, kGraphSafe}, gelu},
+    {{"swiglu", kFloatMask, kGraphSafe}, swiglu},
+};
+constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
+
+const std::vector<mojo_kernel_decl> &decls() {
+  static const std::vector<mojo_kernel_decl> d = [] {
+    std::vector<mojo_kernel_decl> v;
+    for (const auto &e : kTable) v.push_back(e.decl);
+    return v;
+  }();
+  return d;
+}
+
+const Entry *find_entry(const char *op) {
+  for (const auto &e : kTable)
+    if (std::strcmp(e.decl.op, op) == 0) return &e;
+  return nullptr;
+}
+
+struct State {
+  int device_count = 0;
+};
+
+}  // namespace
+}  // namespace mojo::cuda
+
+struct mojo_kernel {
+  const mojo::cuda::Entry *entry;
+  const mojo_attr *attrs;
+  size_t n_attrs;
+  int device;
+};
+
+namespace mojo::cuda {
+namespace {
+
+mojo_status *cuda_error(const char *op, cudaError_t e) {
+  return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat(op, ": CUDA error ", cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
+}
+
+// Cheap: looks for the driver library without initialising it.
+mojo_status *probe(mojo_probe_result *out) {
+  void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (driver == nullptr) {
+    out->score = 0;
+    const char *err = dlerror();
+    std::snprintf(out->reason, sizeof out->reason, "no CUDA driver (libcuda.so.1: %s)", err ? err : "not found");
+    return nullptr;
+  }
+  dlclose(driver);
+  out->score = 10;
+  std::snprintf(out->reason, sizeof out->reason, "CUDA driver found; kernels built for %s", MOJO_CUDA_ARCHS);
+  return nullptr;
+}
+
+mojo_status *init(void **state) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat("no usable CUDA device: ", cudaGetErrorString(e)));
+  if (count == 0) return g_host.error(MOJO_STATUS_BACKEND_ERROR, "the CUDA driver reports no device");
+  State *s = new (std::nothrow) State{count};
+  if (s == nullptr) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, "cannot allocate plugin state");
+  *state = s;
+  return nullptr;
+}
+
+mojo_status *devices(void *state, mojo_device_desc *out, size_t capacity, size_t *count) {
+  const State *s = static_cast<const State *>(state);
+  *count = size_t(s->device_count);
+  for (int d = 0; d < s->device_count && size_t(d) < capacity; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    out[d].device = {MOJO_DEVICE_CUDA, d};
+    std::snprintf(out[d].name, sizeof out[d].name, "%.127s", prop.name);
+    std::snprintf(out[d].arch, sizeof out[d].arch, "sm_%d%d", prop.major, prop.minor);
+    out[d].memory_bytes = prop.totalGlobalMem;
+  }
+  return nullptr;
+}
+
+mojo_status *query(void *, const mojo_op_sig *sig, mojo_verdict *v) {
+  if (find_entry(sig->op) == nullptr) {
+    common::set_verdict(v, false, MOJO_DECLINE_OP_MISSING, "no cuda kernel");
+    return nullptr;
+  }
+  for (size_t i = 0; i < sig->n_inputs + sig->n_outputs; ++i) {
+    const mojo_tensor *t = i < sig->n_inputs ? sig->inputs[i] : sig->outputs[i - sig->n_inputs];
+    if (t && !common::is_contiguous(*t)) {
+      common::set_verdict(v, false, MOJO_DECLINE_LAYOUT, "cuda kernels need contiguous tensors");
+      return nullptr;
+    }
+  }
+  common::set_verdict(v, true);
+  return nullptr;
+}
+
+mojo_status *kernel_create(void *, const mojo_op_sig *sig, mojo_kernel **kernel, size_t *ws) {
+  const Entry *e = find_entry(sig->op);
+  if (e == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": no cuda kernel"));
+  mojo_kernel *k = new (std::nothrow) mojo_kernel{e, sig->attrs, sig->n_attrs, sig->device.device_id};
+  if (k == nullptr) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
+  *kernel = k;
+  *ws = 0;
+  return nullptr;
+}
+
+mojo_status *kernel_run(const mojo_kernel *k, const mojo_run_args *args) {
+  int current = -1;
+  cudaGetDevice(&current);
+  if (current != k->device) {
+    if (cudaError_t e = cudaSetDevice(k->device); e != cudaSuccess) return cuda_error(k->entry->decl.op, e);
+  }
+  Call c{args->inputs, args->outputs, k->attrs, k->n_attrs, static_cast<cudaStream_t>(args->stream)};
+  cudaError_t e = k->entry->run(c);
+  if (current >= 0 && current != k->device) cudaSetDevice(current);
+  return e == cudaSuccess ? nullptr : cuda_error(k->entry->decl.op, e);
+}
+
+void kernel_destroy(mojo_kernel *k) { delete k; }
+
+}  // namespace
+}  // namespace mojo::cuda
+
+extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_plugin_entry_v1(const mojo_host_api *host) {
+  using namespace mojo::cuda;
+  if (host == nullptr || host->abi_major != MOJO_PLUGIN_ABI_MAJOR) return nullptr;
+  g_host.api = host;
+  g_host.backend = "cuda";
+  static mojo_plugin_api api = [] {
+    mojo_plugin_api a{};
+    a.struct_size = sizeof a;
+    a.abi_major = MOJO_PLUGIN_ABI_MAJOR;
+    a.abi_minor = MOJO_PLUGIN_ABI_MINOR;
+    a.name = "cuda";
+    a.version = "0.1.0";
+    a.default_priority = 100;
+    a.probe = probe;
+    a.init = init;
+    a.devices = devices;
+    a.kernels = decls().data();
+    a.n_kernels = decls().size();
+    a.query = query;
+    a.kernel_create = kernel_create;
+    a.kernel_run = kernel_run;
+    a.kernel_destroy = kernel_destroy;
+    return a;
+  }();
+  return &api;
+}
