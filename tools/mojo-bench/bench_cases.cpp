@@ -1,0 +1,45 @@
+#include "bench_cases.h"
+
+#include "mojo_common/dtype.h"
+
+namespace mojo::bench {
+
+std::vector<BenchCase> bench_cases() {
+  std::vector<BenchCase> out;
+  const int bf16 = MOJO_DT_BF16, fp32 = MOJO_DT_FP32;
+  auto label = [](int64_t t, int64_t d) { return "bf16 " + std::to_string(t) + "x" + std::to_string(d); };
+  for (int64_t tokens : {int64_t(16384), int64_t(1), int64_t(16), int64_t(64)}) {
+    const bool lat = tokens <= 64;
+    const int64_t h = 4096, inter = 14336;
+    out.push_back({"rms_norm", label(tokens, h), tools::Attrs().f("eps", 1e-6),
+                   {{bf16, {tokens, h}}, {bf16, {h}}}, {{bf16, {tokens, h}}}, lat});
+    out.push_back({"residual_add_rms_norm", label(tokens, h), tools::Attrs().f("eps", 1e-6),
+                   {{bf16, {tokens, h}}, {bf16, {tokens, h}}, {bf16, {h}}}, {{bf16, {tokens, h}}, {bf16, {tokens, h}}},
+                   lat});
+    out.push_back({"swiglu", label(tokens, inter) + " (gate+up)", tools::Attrs(),
+                   {{bf16, {tokens, inter}}, {bf16, {tokens, inter}}}, {{bf16, {tokens, inter}}}, lat});
+    if (!lat) {
+      out.push_back({"layer_norm", label(tokens, h), tools::Attrs(),
+                     {{bf16, {tokens, h}}, {fp32, {h}}, {fp32, {h}}}, {{bf16, {tokens, h}}}, false});
+      out.push_back({"silu", label(tokens, inter), tools::Attrs(), {{bf16, {tokens, inter}}}, {{bf16, {tokens, inter}}},
+                     false});
+      out.push_back({"gelu", label(tokens, inter), tools::Attrs(), {{bf16, {tokens, inter}}}, {{bf16, {tokens, inter}}},
+                     false});
+    }
+  }
+  return out;
+}
+
+nlohmann::json to_json(const BenchCase &c) {
+  auto tensors = [](const std::vector<TensorSpec> &ts) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto &t : ts)
+      a.push_back(t.present ? nlohmann::json{{"dtype", common::dtype_name(t.dtype)}, {"shape", t.shape}}
+                            : nlohmann::json(nullptr));
+    return a;
+  };
+  return {{"op", c.op}, {"case", c.label}, {"attrs", c.attrs.describe()}, {"inputs", tensors(c.inputs)},
+          {"outputs", tensors(c.outputs)}, {"latency", c.latency}};
+}
+
+}  // namespace mojo::bench
