@@ -267,11 +267,12 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
   for (auto &c : candidates) {
     std::string name = c.api->name;
     if (Backend *existing = find_unlocked(name)) {
-      records_.push_back({c.path, "probe", "shadowed", "backend '" + name + "' already loaded from " + existing->path});
+      records_.push_back(
+          {c.path, "probe", "shadowed", "backend '" + name + "' already loaded from " + existing->path, c.api});
       continue;
     }
     if (c.score <= 0) {
-      records_.push_back({c.path, "probe", "skipped", "probe score 0: " + c.reason});
+      records_.push_back({c.path, "probe", "skipped", "probe score 0: " + c.reason, c.api});
       log_message(LogLevel::Info, "core", "plugin " + c.path + " unusable here: " + c.reason);
       continue;
     }
@@ -283,7 +284,7 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
       err = "init threw a C++ exception";
     }
     if (!err.empty()) {
-      records_.push_back({c.path, "init", "failed", err});
+      records_.push_back({c.path, "init", "failed", err, c.api});
       log_message(LogLevel::Warn, "core", "plugin " + c.path + " failed to initialise: " + err);
       continue;
     }
@@ -305,7 +306,7 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
       err = "devices threw a C++ exception";
     }
     if (!err.empty()) {
-      records_.push_back({c.path, "devices", "failed", err});
+      records_.push_back({c.path, "devices", "failed", err, c.api});
       continue;
     }
     devs.resize(std::min(n, devs.size()));
@@ -314,7 +315,7 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
       d.arch[sizeof d.arch - 1] = '\0';
     }
     b->devices = devs;
-    records_.push_back({c.path, "ready", "loaded", ""});
+    records_.push_back({c.path, "ready", "loaded", "", c.api});
     log_message(LogLevel::Info, "core",
                 "loaded backend '" + name + "' " + b->version + " from " + c.path + " (" + c.reason + ")");
     backends_.push_back(std::move(b));

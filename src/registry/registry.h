@@ -17,6 +17,9 @@ struct LoadRecord {
   std::string stage;    // open, symbol, abi, probe, init, devices, ready
   std::string outcome;  // loaded, skipped, shadowed, failed
   std::string reason;
+  // The plugin's table when it passed ABI validation (even if probe/init then failed): its static kernel
+  // table still says what the backend implements, for the support matrix of docs/ops.md.
+  const mojo_plugin_api *api = nullptr;
 };
 
 struct Backend {

@@ -23,14 +23,16 @@ json tensor_json(const OpSchema &op, const TensorSpec &t) {
 }
 
 // dtypes of the op's first input the backend's kernel table covers (the support matrix cell).
-json backend_dtypes(const Backend &b, const OpSchema &op) {
-  for (size_t i = 0; i < b.api->n_kernels; ++i)
-    if (op.name == b.api->kernels[i].op) {
+json kernel_dtypes(const mojo_plugin_api &api, const OpSchema &op) {
+  for (size_t i = 0; i < api.n_kernels; ++i)
+    if (op.name == api.kernels[i].op) {
       int schema_mask = op.inputs.empty() ? ~0 : dtype_mask_of_spec(op, op.inputs.front());
-      return dtype_list(int(b.api->kernels[i].dtype_mask) & schema_mask);
+      return dtype_list(int(api.kernels[i].dtype_mask) & schema_mask);
     }
   return nullptr;
 }
+
+json backend_dtypes(const Backend &b, const OpSchema &op) { return kernel_dtypes(*b.api, op); }
 
 json backend_json(const Backend &b, int rank) {
   json devices = json::array();
@@ -93,9 +95,15 @@ std::string context_report_json(const mojo_context &ctx) {
     for (auto *list : {&ctx.order, &ctx.disabled})
       for (auto *b : *list)
         if (json d = backend_dtypes(*b, op); !d.is_null()) cells[b->name] = d;
+    // Also backends that are built but cannot run here (probe/init failed): what they would implement.
+    json built = cells;
+    for (const auto &r : reg.records())
+      if (r.api && !built.contains(r.api->name))
+        if (json d = kernel_dtypes(*r.api, op); !d.is_null()) built[r.api->name] = d;
     matrix.push_back({{"op", op.name},
                       {"category", op.category},
                       {"training", op.training},
+                      {"built_backends", built},
                       {"dtypes", op.inputs.empty() ? json::array() : dtype_list(dtype_mask_of_spec(op, op.inputs.front()))},
                       {"backends", cells}});
   }

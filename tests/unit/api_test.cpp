@@ -67,8 +67,9 @@ TEST(Api, OpHandleReportsBindingAndWorkspace) {
   ASSERT_EQ(mojo_op_explain_json(ctx, &d, &explain), nullptr);
   json e = json::parse(explain);
   mojo_string_free(explain);
-  EXPECT_EQ(e["verdicts"][0]["backend"], "cpu");
-  EXPECT_TRUE(e["verdicts"][0]["chosen"].get<bool>());
+  bool cpu_chosen = false;
+  for (const auto &v : e["verdicts"]) cpu_chosen = cpu_chosen || (v["backend"] == "cpu" && v["chosen"].get<bool>());
+  EXPECT_TRUE(cpu_chosen) << e.dump();
   mojo_op_destroy(op);
   mojo_context_destroy(ctx);
 }
