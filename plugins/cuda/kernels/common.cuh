@@ -19,9 +19,10 @@ template <> __device__ __forceinline__ float from_float<float>(float v) { return
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// VEC elements moved as one aligned access (16 bytes for VEC * sizeof(T) == 16).
+// VEC elements moved with aligned accesses: one 16-byte access when VEC * sizeof(T) == 16; a wider packet
+// (fp32 weights beside bf16 data) is only assumed 16-byte aligned and moves as several 16-byte accesses.
 template <typename T, int VEC>
-struct alignas(sizeof(T) * VEC) Packet {
+struct alignas(sizeof(T) * VEC < 16 ? sizeof(T) * VEC : 16) Packet {
   T v[VEC];
 };
 

@@ -1,5 +1,7 @@
-// RMSNorm / LayerNorm with optional fused residual add: one block per row, fp32 statistics, 16-byte accesses
-// when the row allows. The row is read once for the statistics and again (from L2) for the output.
+// RMSNorm / LayerNorm with optional fused residual add. One block per row; each thread keeps its slice of the
+// row in registers (up to kMaxVecs 16-byte packets), so the row is read from HBM once and written once;
+// fp32 statistics (LayerNorm: centred variance from the register copy, no E[x^2] - mean^2 cancellation).
+// Rows too long for the register path, or not 16-byte aligned, take a generic strided loop.
 #include <algorithm>
 
 #include "common.cuh"
@@ -8,8 +10,10 @@
 namespace mojo::cuda {
 namespace {
 
-template <typename T, typename W, int VEC>
-__global__ void norm_kernel(NormArgs a) {
+constexpr int kMaxVecs = 8;
+
+template <typename T, typename W, int VEC, int NV>
+__global__ void norm_registers(NormArgs a) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x, n = a.cols, nvec = n / VEC;
   const T *x = static_cast<const T *>(a.x) + row * n;
@@ -18,61 +22,110 @@ __global__ void norm_kernel(NormArgs a) {
   T *res_out = a.residual_out ? static_cast<T *>(a.residual_out) + row * n : nullptr;
   const W *w = static_cast<const W *>(a.weight);
   const W *b = static_cast<const W *>(a.bias);
-  // Where the rounded sum s lives between the passes: residual_out (pre), else out (post / plain with residual).
-  T *s_buf = r ? (res_out && !a.post ? res_out : out) : nullptr;
-  const T *src = r ? s_buf : x;
 
-  float sum = 0.0f, sq = 0.0f;
-  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
-    float v[VEC];
-    load_floats<T, VEC>(x + i * VEC, v);
-    if (r) {
-      float rv[VEC];
-      load_floats<T, VEC>(r + i * VEC, rv);
+  float v[NV][VEC];
+  float sum = 0.0f;
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) v[k] = to_float(from_float<T>(v[k] + rv[k]));  // round the sum to T
-      store_floats<T, VEC>(s_buf + i * VEC, v);
-    } else if (res_out && !a.post) {
-      store_floats<T, VEC>(res_out + i * VEC, v);  // null residual: the "sum" is x itself
-    }
+  for (int j = 0; j < NV; ++j) {
+    const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
+    if (i < nvec) {
+      load_floats<T, VEC>(x + i * VEC, v[j]);
+      if (r) {
+        float rv[VEC];
+        load_floats<T, VEC>(r + i * VEC, rv);
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) {
-      sum += v[k];
-      sq += v[k] * v[k];
+        for (int k = 0; k < VEC; ++k) v[j][k] = to_float(from_float<T>(v[j][k] + rv[k]));  // sum rounded to T
+      }
+      if (res_out && !a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) sum += a.layer_norm ? v[j][k] : v[j][k] * v[j][k];
     }
   }
   float mean = 0.0f, var;
   if (a.layer_norm) {
     mean = block_sum(sum, scratch) / float(n);
-    // Second pass for the centred variance (no E[x^2] - mean^2 cancellation).
     float c2 = 0.0f;
-    __syncthreads();
-    for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
-      float v[VEC];
-      load_floats<T, VEC>(src + i * VEC, v);
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) c2 += (v[k] - mean) * (v[k] - mean);
+    for (int j = 0; j < NV; ++j)
+      if (threadIdx.x + int64_t(j) * blockDim.x < nvec)
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) c2 += (v[j][k] - mean) * (v[j][k] - mean);
+    var = block_sum(c2, scratch) / float(n);
+  } else {
+    var = block_sum(sum, scratch) / float(n);
+  }
+  const float inv = rsqrtf(var + a.eps);
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
+    if (i < nvec) {
+      float wv[VEC], bv[VEC];
+      if (w) load_floats<W, VEC>(w + i * VEC, wv);
+      if (b) load_floats<W, VEC>(b + i * VEC, bv);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        float y = (v[j][k] - mean) * inv;
+        if (w) y *= wv[k];
+        if (b) y += bv[k];
+        v[j][k] = y;
+      }
+      store_floats<T, VEC>(out + i * VEC, v[j]);
+      if (res_out && a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
+    }
+  }
+}
+
+// Generic path: any length, any alignment. The rounded sum is parked in an output buffer between passes.
+template <typename T, typename W>
+__global__ void norm_generic(NormArgs a) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x, n = a.cols;
+  const T *x = static_cast<const T *>(a.x) + row * n;
+  const T *r = a.residual ? static_cast<const T *>(a.residual) + row * n : nullptr;
+  T *out = static_cast<T *>(a.out) + row * n;
+  T *res_out = a.residual_out ? static_cast<T *>(a.residual_out) + row * n : nullptr;
+  const W *w = static_cast<const W *>(a.weight);
+  const W *b = static_cast<const W *>(a.bias);
+  T *s_buf = r ? (res_out && !a.post ? res_out : out) : nullptr;
+  const T *src = r ? s_buf : x;
+  float sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    float v = to_float(x[i]);
+    if (r) {
+      v = to_float(from_float<T>(v + to_float(r[i])));
+      s_buf[i] = from_float<T>(v);
+    } else if (res_out && !a.post) {
+      res_out[i] = x[i];
+    }
+    sum += a.layer_norm ? v : v * v;
+  }
+  __syncthreads();
+  float mean = 0.0f, var;
+  if (a.layer_norm) {
+    mean = block_sum(sum, scratch) / float(n);
+    float c2 = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const float d = to_float(src[i]) - mean;
+      c2 += d * d;
     }
     var = block_sum(c2, scratch) / float(n);
   } else {
-    var = block_sum(sq, scratch) / float(n);
+    var = block_sum(sum, scratch) / float(n);
   }
   const float inv = rsqrtf(var + a.eps);
-  __syncthreads();  // s_buf writes of other threads must be visible before the second pass
-  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
-    float v[VEC];
-    load_floats<T, VEC>(src + i * VEC, v);
-#pragma unroll
-    for (int k = 0; k < VEC; ++k) {
-      const int64_t c = i * VEC + k;
-      float y = (v[k] - mean) * inv;
-      if (w) y *= to_float(w[c]);
-      if (b) y += to_float(b[c]);
-      v[k] = y;
-    }
-    store_floats<T, VEC>(out + i * VEC, v);
-    if (res_out && a.post) store_floats<T, VEC>(res_out + i * VEC, v);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    float y = (to_float(src[i]) - mean) * inv;
+    if (w) y *= to_float(w[i]);
+    if (b) y += to_float(b[i]);
+    out[i] = from_float<T>(y);
+    if (res_out && a.post) res_out[i] = out[i];
   }
+}
+
+template <typename T, typename W, int VEC, int NV>
+cudaError_t launch_registers(const NormArgs &a, int threads, cudaStream_t stream) {
+  norm_registers<T, W, VEC, NV><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+  return cudaGetLastError();
 }
 
 template <typename T, typename W>
@@ -80,14 +133,25 @@ cudaError_t launch_typed(const NormArgs &a, cudaStream_t stream) {
   if (a.rows == 0) return cudaSuccess;
   constexpr int kVec = 16 / sizeof(T);
   auto aligned = [](const void *p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const int64_t nvec = a.cols / kVec;
+  // Weights are read as packets too: their packet is 16 / sizeof(T) elements of W.
   const bool vec_ok = a.cols % kVec == 0 && aligned(a.x) && aligned(a.residual) && aligned(a.out) &&
-                      aligned(a.residual_out);
-  const int64_t per_thread = vec_ok ? kVec : 1;
-  int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (a.cols / per_thread + 31) / 32 * 32)));
-  if (vec_ok)
-    norm_kernel<T, W, kVec><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
-  else
-    norm_kernel<T, W, 1><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+                      aligned(a.residual_out) && aligned(a.weight) && aligned(a.bias);
+  if (vec_ok && nvec <= 1024 * kMaxVecs) {
+    // Smallest vectors-per-thread that fits in 1024 threads, at least 4 (fewer, fuller threads per row).
+    int nv = 1;
+    while (nv < kMaxVecs && (nvec + nv - 1) / nv > 1024) nv *= 2;
+    while (nv < 4 && (nvec + nv * 2 - 1) / (nv * 2) >= 64) nv *= 2;
+    const int threads = int(std::max<int64_t>(32, ((nvec + nv - 1) / nv + 31) / 32 * 32));
+    switch (nv) {
+      case 1: return launch_registers<T, W, kVec, 1>(a, threads, stream);
+      case 2: return launch_registers<T, W, kVec, 2>(a, threads, stream);
+      case 4: return launch_registers<T, W, kVec, 4>(a, threads, stream);
+      default: return launch_registers<T, W, kVec, 8>(a, threads, stream);
+    }
+  }
+  const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (a.cols + 31) / 32 * 32)));
+  norm_generic<T, W><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
