@@ -11,6 +11,7 @@
 
 #include <cuda_runtime.h>
 
+#include "gemm/linear.h"
 #include "kernels/launch.h"
 #include "mojo_common/dtype.h"
 #include "mojo_common/plugin_support.h"
@@ -23,7 +24,13 @@ using common::find_attr;
 
 common::PluginHost g_host;
 
+struct State {
+  int device_count = 0;
+  cublasLtHandle_t lt = nullptr;
+};
+
 struct Call {
+  void *impl;  // per-kernel object made at create (e.g. a LinearPlan), nullptr for stateless kernels
   const mojo_tensor *const *in;
   const mojo_tensor *const *out;
   const mojo_attr *attrs;
@@ -42,7 +49,15 @@ struct Call {
   }
 };
 
-using RunFn = cudaError_t (*)(const Call &);
+// A kernel returns "" or an error message; stateless kernels wrap a cudaError_t.
+using RunFn = std::string (*)(const Call &);
+// Optional per-signature preparation at create (descriptors, workspace); returns "" or an error.
+using PrepareFn = std::string (*)(State &, const mojo_op_sig &, void **impl);
+using ReleaseFn = void (*)(void *impl);
+
+std::string cuda_message(cudaError_t e) {
+  return e == cudaSuccess ? "" : std::string("CUDA error ") + cudaGetErrorName(e) + ": " + cudaGetErrorString(e);
+}
 
 Dt dt_of(const mojo_tensor *t) {
   switch (common::dtype_id(t->dtype)) {
@@ -77,10 +92,10 @@ cudaError_t run_norm(const Call &c, bool layer, bool residual_variant) {
   return launch_norm(a, c.stream);
 }
 
-cudaError_t rms_norm(const Call &c) { return run_norm(c, false, false); }
-cudaError_t layer_norm(const Call &c) { return run_norm(c, true, false); }
-cudaError_t residual_add_rms_norm(const Call &c) { return run_norm(c, false, true); }
-cudaError_t residual_add_layer_norm(const Call &c) { return run_norm(c, true, true); }
+std::string rms_norm(const Call &c) { return cuda_message(run_norm(c, false, false)); }
+std::string layer_norm(const Call &c) { return cuda_message(run_norm(c, true, false)); }
+std::string residual_add_rms_norm(const Call &c) { return cuda_message(run_norm(c, false, true)); }
+std::string residual_add_layer_norm(const Call &c) { return cuda_message(run_norm(c, true, true)); }
 
 cudaError_t run_activation(const Call &c, Activation kind) {
   ActivationArgs a{};
@@ -94,11 +109,38 @@ cudaError_t run_activation(const Call &c, Activation kind) {
   return launch_activation(a, c.stream);
 }
 
-cudaError_t silu(const Call &c) { return run_activation(c, Activation::Silu); }
-cudaError_t gelu(const Call &c) {
-  return run_activation(c, c.s("approximate") == "tanh" ? Activation::GeluTanh : Activation::GeluErf);
+std::string silu(const Call &c) { return cuda_message(run_activation(c, Activation::Silu)); }
+std::string gelu(const Call &c) {
+  return cuda_message(run_activation(c, c.s("approximate") == "tanh" ? Activation::GeluTanh : Activation::GeluErf));
 }
-cudaError_t swiglu(const Call &c) { return run_activation(c, Activation::Swiglu); }
+std::string swiglu(const Call &c) { return cuda_message(run_activation(c, Activation::Swiglu)); }
+
+cudaDataType_t cuda_type(const mojo_tensor *t) {
+  switch (common::dtype_id(t->dtype)) {
+    case MOJO_DT_BF16: return CUDA_R_16BF;
+    case MOJO_DT_FP16: return CUDA_R_16F;
+    default: return CUDA_R_32F;
+  }
+}
+
+std::string prepare_linear(State &st, const mojo_op_sig &sig, void **impl) {
+  const mojo_tensor *x = sig.inputs[0], *w = sig.inputs[1], *bias = sig.inputs[2];
+  const mojo_attr *layout = find_attr(sig.attrs, sig.n_attrs, "weight_layout");
+  const bool kn = layout && layout->s && std::string(layout->s) == "KN";
+  const int64_t k = x->shape[x->ndim - 1], n = kn ? w->shape[1] : w->shape[0];
+  LinearPlan *plan = nullptr;
+  std::string e = LinearPlan::create(st.lt, cuda_type(x), k, n, kn, bias != nullptr, &plan);
+  *impl = plan;
+  return e;
+}
+
+void release_linear(void *impl) { delete static_cast<LinearPlan *>(impl); }
+
+std::string linear(const Call &c) {
+  const mojo_tensor *x = c.input(0);
+  return static_cast<LinearPlan *>(c.impl)->run(c.ptr(x), c.ptr(c.input(1)), c.ptr(c.input(2)),
+                                                c.mut_ptr(c.output(0)), rows_of(x), c.stream);
+}
 
 constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1u << MOJO_DT_FP32);
 constexpr uint32_t kGraphSafe = MOJO_KERNEL_GRAPH_SAFE;
@@ -106,6 +148,8 @@ constexpr uint32_t kGraphSafe = MOJO_KERNEL_GRAPH_SAFE;
 struct Entry {
   mojo_kernel_decl decl;
   RunFn run;
+  PrepareFn prepare = nullptr;
+  ReleaseFn release = nullptr;
 };
 
 const Entry kTable[] = {
@@ -116,6 +160,7 @@ const Entry kTable[] = {
     {{"silu", kFloatMask, kGraphSafe}, silu},
     {{"gelu", kFloatMask, kGraphSafe}, gelu},
     {{"swiglu", kFloatMask, kGraphSafe}, swiglu},
+    {{"linear", kFloatMask, kGraphSafe}, linear, prepare_linear, release_linear},
 };
 constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
 
@@ -134,10 +179,6 @@ const Entry *find_entry(const char *op) {
   return nullptr;
 }
 
-struct State {
-  int device_count = 0;
-};
-
 }  // namespace
 }  // namespace mojo::cuda
 
@@ -146,13 +187,14 @@ struct mojo_kernel {
   const mojo_attr *attrs;
   size_t n_attrs;
   int device;
+  void *impl;
 };
 
 namespace mojo::cuda {
 namespace {
 
-mojo_status *cuda_error(const char *op, cudaError_t e) {
-  return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat(op, ": CUDA error ", cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
+mojo_status *backend_error(const char *op, const std::string &message) {
+  return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat(op, ": ", message));
 }
 
 // Cheap: looks for the driver library without initialising it.
@@ -175,8 +217,12 @@ mojo_status *init(void **state) {
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat("no usable CUDA device: ", cudaGetErrorString(e)));
   if (count == 0) return g_host.error(MOJO_STATUS_BACKEND_ERROR, "the CUDA driver reports no device");
-  State *s = new (std::nothrow) State{count};
+  State *s = new (std::nothrow) State{count, nullptr};
   if (s == nullptr) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, "cannot allocate plugin state");
+  if (cublasStatus_t ls = cublasLtCreate(&s->lt); ls != CUBLAS_STATUS_SUCCESS) {
+    delete s;
+    return g_host.error(MOJO_STATUS_BACKEND_ERROR, cat("cublasLtCreate failed: cuBLAS status ", int(ls)));
+  }
   *state = s;
   return nullptr;
 }
@@ -211,11 +257,26 @@ mojo_status *query(void *, const mojo_op_sig *sig, mojo_verdict *v) {
   return nullptr;
 }
 
-mojo_status *kernel_create(void *, const mojo_op_sig *sig, mojo_kernel **kernel, size_t *ws) {
+mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **kernel, size_t *ws) {
   const Entry *e = find_entry(sig->op);
   if (e == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": no cuda kernel"));
-  mojo_kernel *k = new (std::nothrow) mojo_kernel{e, sig->attrs, sig->n_attrs, sig->device.device_id};
-  if (k == nullptr) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
+  void *impl = nullptr;
+  if (e->prepare) {
+    int current = -1;
+    cudaGetDevice(&current);
+    cudaSetDevice(sig->device.device_id);
+    std::string err = e->prepare(*static_cast<State *>(state), *sig, &impl);
+    if (current >= 0) cudaSetDevice(current);
+    if (!err.empty()) {
+      if (impl && e->release) e->release(impl);
+      return backend_error(sig->op, err);
+    }
+  }
+  mojo_kernel *k = new (std::nothrow) mojo_kernel{e, sig->attrs, sig->n_attrs, sig->device.device_id, impl};
+  if (k == nullptr) {
+    if (impl && e->release) e->release(impl);
+    return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
+  }
   *kernel = k;
   *ws = 0;
   return nullptr;
@@ -225,15 +286,18 @@ mojo_status *kernel_run(const mojo_kernel *k, const mojo_run_args *args) {
   int current = -1;
   cudaGetDevice(&current);
   if (current != k->device) {
-    if (cudaError_t e = cudaSetDevice(k->device); e != cudaSuccess) return cuda_error(k->entry->decl.op, e);
+    if (cudaError_t e = cudaSetDevice(k->device); e != cudaSuccess) return backend_error(k->entry->decl.op, cuda_message(e));
   }
-  Call c{args->inputs, args->outputs, k->attrs, k->n_attrs, static_cast<cudaStream_t>(args->stream)};
-  cudaError_t e = k->entry->run(c);
+  Call c{k->impl, args->inputs, args->outputs, k->attrs, k->n_attrs, static_cast<cudaStream_t>(args->stream)};
+  std::string err = k->entry->run(c);
   if (current >= 0 && current != k->device) cudaSetDevice(current);
-  return e == cudaSuccess ? nullptr : cuda_error(k->entry->decl.op, e);
+  return err.empty() ? nullptr : backend_error(k->entry->decl.op, err);
 }
 
-void kernel_destroy(mojo_kernel *k) { delete k; }
+void kernel_destroy(mojo_kernel *k) {
+  if (k && k->impl && k->entry->release) k->entry->release(k->impl);
+  delete k;
+}
 
 }  // namespace
 }  // namespace mojo::cuda

@@ -22,6 +22,7 @@ struct BenchCase {
   tools::Attrs attrs;
   std::vector<TensorSpec> inputs, outputs;
   bool latency = false;  // also measure per-call cost (eager loop and CUDA graph replay)
+  double flops = 0;      // > 0: compute-bound, report TFLOP/s against the tensor-core peak
 };
 
 std::vector<BenchCase> bench_cases();

@@ -68,6 +68,14 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
+// Dense bf16 tensor-core peak by device name (FLOP/s); 0 when unknown.
+double tensor_peak(const std::string &name) {
+  if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos)
+    return name.find("PCIe") != std::string::npos ? 756e12 : 989e12;
+  if (name.find("A100") != std::string::npos) return 312e12;
+  return 0.0;
+}
+
 // HBM peak by device name (bytes/s); 0 when unknown.
 double hbm_peak(const std::string &name) {
   if (name.find("H200") != std::string::npos) return 4.8e12;
@@ -82,7 +90,7 @@ struct Options {
 };
 
 bool run_case(mojo_context *ctx, const BenchCase &c, const Options &opt, void *flush, size_t flush_bytes,
-              double peak, json &out) {
+              double peak, const std::string &device_name, json &out) {
   std::mt19937 rng(7);
   std::vector<DeviceTensor> ins(c.inputs.size()), outs(c.outputs.size());
   size_t bytes = 0;
@@ -152,7 +160,12 @@ bool run_case(mojo_context *ctx, const BenchCase &c, const Options &opt, void *f
     double us = median(times);
     row["us"] = us;
     row["gbps"] = double(bytes) / (us * 1e-6) / 1e9;
-    if (peak > 0) row["frac_peak"] = double(bytes) / (us * 1e-6) / peak;
+    if (c.flops > 0) {
+      row["tflops"] = c.flops / (us * 1e-6) / 1e12;
+      if (double tp = tensor_peak(device_name); tp > 0) row["frac_peak"] = c.flops / (us * 1e-6) / tp;
+    } else if (peak > 0) {
+      row["frac_peak"] = double(bytes) / (us * 1e-6) / peak;
+    }
     if (c.latency) {
       // Back-to-back host calls: what one mojo_op_run costs end to end when the GPU keeps up.
       const int n = 2000;
@@ -251,17 +264,19 @@ int main(int argc, char **argv) {
   if (cudaMalloc(&flush, flush_bytes) != cudaSuccess) return 1;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto &c : cases)
-    if (selected(c) && !run_case(ctx, c, opt, flush, flush_bytes, peak, rows)) return 1;
+    if (selected(c) && !run_case(ctx, c, opt, flush, flush_bytes, peak, prop.name, rows)) return 1;
   std::printf("device: %s, HBM peak %.2f TB/s, backend %s\n", prop.name, peak / 1e12, opt.backend.c_str());
-  std::printf("%-24s %-34s %10s %9s %8s %10s %10s\n", "op", "case", "us", "GB/s", "peak", "us/call", "us/graph");
+  std::printf("%-24s %-34s %10s %9s %8s %8s %10s %10s\n", "op", "case", "us", "GB/s", "TFLOP/s", "peak", "us/call",
+              "us/graph");
   for (const auto &r : rows) {
     if (r.contains("error")) {
       std::printf("%-24s %-34s ERROR %s\n", r["op"].get<std::string>().c_str(), r["case"].get<std::string>().c_str(),
                   r["error"].get<std::string>().c_str());
       continue;
     }
-    std::printf("%-24s %-34s %10s %9s %8s %10s %10s\n", r["op"].get<std::string>().c_str(),
+    std::printf("%-24s %-34s %10s %9s %8s %8s %10s %10s\n", r["op"].get<std::string>().c_str(),
                 r["case"].get<std::string>().c_str(), fmt(r, "us", "%.2f").c_str(), fmt(r, "gbps", "%.0f").c_str(),
+                fmt(r, "tflops", "%.1f").c_str(),
                 fmt(r, "frac_peak", "%.3f").c_str(), fmt(r, "us_per_call_eager", "%.2f").c_str(),
                 fmt(r, "us_per_call_graph", "%.2f").c_str());
   }

@@ -55,6 +55,7 @@ VARIANTS = {
         "best": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w.to(x.dtype), b.to(x.dtype)),
     },
     "silu": {"eager": F.silu, "compile": torch.compile(F.silu)},
+    "linear": {"eager": lambda x, w, b: F.linear(x, w, b)},
     "gelu": {"eager": F.gelu, "compile": torch.compile(F.gelu)},
 }
 
@@ -90,7 +91,7 @@ def main():
     flush = torch.empty(512 << 20, dtype=torch.uint8, device="cuda")
     peak = mojo["hbm_peak_Bps"]
     lines = [f"device: {mojo['device']}, HBM peak {peak / 1e12:.2f} TB/s; times are medians in µs (L2 flushed)", "",
-             "| op | case | mojo µs | mojo TB/s | frac of peak | torch eager µs | torch.compile µs | torch best µs "
+             "| op | case | mojo µs | mojo TB/s or TFLOP/s | frac of peak | torch eager µs | torch.compile µs | torch best µs "
              "| best torch / mojo | mojo µs/call (eager loop) | mojo µs/call (graph) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for case, row in zip(cases, mojo["rows"]):
@@ -104,9 +105,13 @@ def main():
                 print(f"torch {name} {case['op']}: {e}", file=sys.stderr)
         best = min(torch_us.values()) if torch_us else None
         us = row.get("us")
+        if row.get("tflops") is not None:
+            rate = f"{row['tflops']:.0f} TFLOP/s"
+        else:
+            rate = f"{row['gbps'] / 1e3:.2f} TB/s" if us else "-"
         cell = lambda v, f="{:.2f}": f.format(v) if v is not None else "-"
         lines.append(
-            f"| {case['op']} | {case['case']} | {cell(us)} | {cell(row.get('gbps', 0) / 1e3 if us else None, '{:.2f}')} "
+            f"| {case['op']} | {case['case']} | {cell(us)} | {rate} "
             f"| {cell(row.get('frac_peak'), '{:.3f}')} | {cell(torch_us.get('eager'))} | {cell(torch_us.get('compile'))} "
             f"| {cell(torch_us.get('best'))} | {cell(best / us if best and us else None, '{:.2f}×')} "
             f"| {cell(row.get('us_per_call_eager'))} | {cell(row.get('us_per_call_graph'))} |")
