@@ -138,10 +138,10 @@ cudaError_t launch_typed(const NormArgs &a, cudaStream_t stream) {
   const bool vec_ok = a.cols % kVec == 0 && aligned(a.x) && aligned(a.residual) && aligned(a.out) &&
                       aligned(a.residual_out) && aligned(a.weight) && aligned(a.bias);
   if (vec_ok && nvec <= 1024 * kMaxVecs) {
-    // Smallest vectors-per-thread that fits in 1024 threads, at least 4 (fewer, fuller threads per row).
-    int nv = 1;
+    // Measured on H100 (bf16 4096-wide rows): 2 packets per thread is fastest for many rows (2.83 TB/s,
+    // memcpy reaches 2.87), 1 packet per thread (the widest block) for few rows (lowest latency).
+    int nv = a.rows >= 1024 ? 2 : 1;
     while (nv < kMaxVecs && (nvec + nv - 1) / nv > 1024) nv *= 2;
-    while (nv < 4 && (nvec + nv * 2 - 1) / (nv * 2) >= 64) nv *= 2;
     const int threads = int(std::max<int64_t>(32, ((nvec + nv - 1) / nv + 31) / 32 * 32));
     switch (nv) {
       case 1: return launch_registers<T, W, kVec, 1>(a, threads, stream);
