@@ -115,6 +115,36 @@ std::string gelu(const Call &c) {
 }
 std::string swiglu(const Call &c) { return cuda_message(run_activation(c, Activation::Swiglu)); }
 
+RopeTensor rope_tensor(const mojo_tensor *in, const mojo_tensor *out, bool head_first) {
+  RopeTensor t{};
+  t.src = common::data_ptr(*in);
+  t.dst = common::data_ptr(*out);
+  t.rank = in->ndim;
+  t.dim = in->shape[in->ndim - 1];
+  t.rows = rows_of(in);
+  const int head_axis = in->ndim == 3 ? (head_first ? 0 : 1) : (head_first ? 1 : 2);
+  const int tok_axis = in->ndim == 3 ? (head_first ? 1 : 0) : (head_first ? 2 : 1);
+  t.heads = in->shape[head_axis];
+  t.tokens = in->shape[tok_axis];
+  return t;
+}
+
+std::string apply_rope(const Call &c) {
+  RopeArgs a{};
+  const bool head_first = c.b("head_first");
+  a.dtype = dt_of(c.input(0));
+  a.table_dtype = dt_of(c.input(2));
+  a.q = rope_tensor(c.input(0), c.output(0), head_first);
+  a.k = rope_tensor(c.input(1), c.output(1), head_first);
+  a.cos = c.ptr(c.input(2));
+  a.sin = c.ptr(c.input(3));
+  a.rope_dim = cols_of(c.input(2));
+  a.table_batched = c.input(2)->ndim == 3;
+  a.head_first = head_first;
+  a.interleaved = c.b("interleaved");
+  return cuda_message(launch_rope(a, c.stream));
+}
+
 cudaDataType_t cuda_type(const mojo_tensor *t) {
   switch (common::dtype_id(t->dtype)) {
     case MOJO_DT_BF16: return CUDA_R_16BF;
@@ -160,6 +190,7 @@ const Entry kTable[] = {
     {{"silu", kFloatMask, kGraphSafe}, silu},
     {{"gelu", kFloatMask, kGraphSafe}, gelu},
     {{"swiglu", kFloatMask, kGraphSafe}, swiglu},
+    {{"apply_rope", kFloatMask, kGraphSafe}, apply_rope},
     {{"linear", kFloatMask, kGraphSafe}, linear, prepare_linear, release_linear},
 };
 constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];

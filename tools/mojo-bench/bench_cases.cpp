@@ -27,6 +27,12 @@ std::vector<BenchCase> bench_cases() {
                      false});
     }
   }
+  for (int64_t tokens : {int64_t(16384), int64_t(1), int64_t(64)}) {
+    const int64_t d = 128;
+    out.push_back({"apply_rope", "bf16 T=" + std::to_string(tokens) + " 32q+8kv x128", tools::Attrs().b("head_first", false),
+                   {{bf16, {tokens, 32, d}}, {bf16, {tokens, 8, d}}, {fp32, {tokens, d}}, {fp32, {tokens, d}}},
+                   {{bf16, {tokens, 32, d}}, {bf16, {tokens, 8, d}}}, tokens <= 64});
+  }
   for (int64_t m : {int64_t(8192), int64_t(1), int64_t(16), int64_t(64)}) {
     const int64_t k = m == 8192 ? 8192 : 4096, n = m == 8192 ? 8192 : 28672;
     BenchCase c{"linear", "bf16 M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k),

@@ -36,6 +36,14 @@ def ln_composite(x, w, b, eps=1e-5):
     return F.layer_norm(x.float(), (x.shape[-1],), w, b, eps).to(x.dtype)
 
 
+def rope_composite(q, k, cos, sin):
+    def rot(x):
+        c, s = cos[:, None, :], sin[:, None, :]
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return (x.float() * c + torch.cat((-x2, x1), dim=-1) * s).to(x.dtype)
+    return rot(q), rot(k)
+
+
 # op -> {variant: callable(*inputs)}; "best" is the fastest library path torch offers for the op.
 VARIANTS = {
     "rms_norm": {
@@ -55,6 +63,7 @@ VARIANTS = {
         "best": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w.to(x.dtype), b.to(x.dtype)),
     },
     "silu": {"eager": F.silu, "compile": torch.compile(F.silu)},
+    "apply_rope": {"eager": rope_composite, "compile": torch.compile(rope_composite)},
     "linear": {"eager": lambda x, w, b: F.linear(x, w, b)},
     "gelu": {"eager": F.gelu, "compile": torch.compile(F.gelu)},
 }

@@ -40,4 +40,25 @@ struct ActivationArgs {
 };
 cudaError_t launch_activation(const ActivationArgs &a, cudaStream_t stream);
 
+// apply_rope on contiguous q/k ([T, N, D] / [N, T, D] / [B, S, N, D] / [B, N, S, D]).
+struct RopeTensor {
+  const void *src;
+  void *dst;
+  int rank;              // 3 or 4
+  int64_t rows;          // head vectors (all leading dims)
+  int64_t heads, tokens; // N and T (or S)
+  int64_t dim;           // Dh
+};
+
+struct RopeArgs {
+  Dt dtype;              // q, k
+  Dt table_dtype;        // cos, sin (fp32 or the q dtype)
+  RopeTensor q, k;
+  const void *cos, *sin; // [T|S, Dr] or [B, S, Dr]
+  int64_t rope_dim;      // Dr
+  bool table_batched;    // [B, S, Dr]
+  bool head_first, interleaved;
+};
+cudaError_t launch_rope(const RopeArgs &a, cudaStream_t stream);
+
 }  // namespace mojo::cuda
