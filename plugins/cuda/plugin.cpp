@@ -92,6 +92,50 @@ cudaError_t run_norm(const Call &c, bool layer, bool residual_variant) {
   return launch_norm(a, c.stream);
 }
 
+Quant quant_of(const Call &c) {
+  return c.s("quant_dtype") == "fp8_e4m3fn" ? Quant::Fp8E4M3 : Quant::Int8;
+}
+
+// The *_norm_quant ops and dynamic_quant: inputs x, [residual], [weight], [bias], smooth; outputs q,
+// [residual_out], scale (schema order, src/schema/norm.cpp and quant.cpp).
+std::string run_norm_quant(const Call &c, bool layer, bool residual_variant, bool normalize) {
+  NormArgs a{};
+  const mojo_tensor *x = c.input(0);
+  a.dtype = dt_of(x);
+  a.rows = rows_of(x);
+  a.cols = cols_of(x);
+  a.x = c.ptr(x);
+  size_t in = 1, out = 0;
+  if (residual_variant) a.residual = c.ptr(c.input(in++));
+  if (normalize) {
+    const mojo_tensor *w = c.input(in++);
+    a.weight = c.ptr(w);
+    a.weight_dtype = w ? dt_of(w) : Dt::F32;
+    if (layer) a.bias = c.ptr(c.input(in++));
+  }
+  const mojo_tensor *smooth = c.input(in++);
+  a.smooth = c.ptr(smooth);
+  a.smooth_dtype = smooth ? dt_of(smooth) : Dt::F32;
+  a.out = c.mut_ptr(c.output(out++));
+  if (residual_variant) a.residual_out = c.mut_ptr(c.output(out++));
+  a.scale_out = static_cast<float *>(c.mut_ptr(c.output(out++)));
+  a.post = residual_variant && c.s("norm_pos") == "post";
+  a.layer_norm = layer;
+  a.normalize = normalize;
+  a.eps = float(c.f("eps"));
+  a.quant = quant_of(c);
+  a.unit_if_tiny = !normalize;
+  cudaError_t e = launch_norm(a, c.stream);
+  if (e == cudaErrorNotSupported) return "quantizing norms need 16-byte aligned rows whose length is a multiple of 16 bytes";
+  return cuda_message(e);
+}
+
+std::string rms_norm_quant(const Call &c) { return run_norm_quant(c, false, false, true); }
+std::string layer_norm_quant(const Call &c) { return run_norm_quant(c, true, false, true); }
+std::string residual_add_rms_norm_quant(const Call &c) { return run_norm_quant(c, false, true, true); }
+std::string residual_add_layer_norm_quant(const Call &c) { return run_norm_quant(c, true, true, true); }
+std::string dynamic_quant(const Call &c) { return run_norm_quant(c, false, false, false); }
+
 std::string rms_norm(const Call &c) { return cuda_message(run_norm(c, false, false)); }
 std::string layer_norm(const Call &c) { return cuda_message(run_norm(c, true, false)); }
 std::string residual_add_rms_norm(const Call &c) { return cuda_message(run_norm(c, false, true)); }
@@ -191,6 +235,11 @@ const Entry kTable[] = {
     {{"gelu", kFloatMask, kGraphSafe}, gelu},
     {{"swiglu", kFloatMask, kGraphSafe}, swiglu},
     {{"apply_rope", kFloatMask, kGraphSafe}, apply_rope},
+    {{"rms_norm_quant", kFloatMask, kGraphSafe}, rms_norm_quant},
+    {{"layer_norm_quant", kFloatMask, kGraphSafe}, layer_norm_quant},
+    {{"residual_add_rms_norm_quant", kFloatMask, kGraphSafe}, residual_add_rms_norm_quant},
+    {{"residual_add_layer_norm_quant", kFloatMask, kGraphSafe}, residual_add_layer_norm_quant},
+    {{"dynamic_quant", kFloatMask, kGraphSafe}, dynamic_quant},
     {{"linear", kFloatMask, kGraphSafe}, linear, prepare_linear, release_linear},
 };
 constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
@@ -281,6 +330,25 @@ mojo_status *query(void *, const mojo_op_sig *sig, mojo_verdict *v) {
     const mojo_tensor *t = i < sig->n_inputs ? sig->inputs[i] : sig->outputs[i - sig->n_inputs];
     if (t && !common::is_contiguous(*t)) {
       common::set_verdict(v, false, MOJO_DECLINE_LAYOUT, "cuda kernels need contiguous tensors");
+      return nullptr;
+    }
+  }
+  if (const mojo_attr *qd = find_attr(sig->attrs, sig->n_attrs, "quant_dtype")) {
+    const std::string q = qd->count && qd->s ? qd->s : "";
+    if (q != "int8" && q != "fp8_e4m3fn") {
+      common::set_verdict(v, false, MOJO_DECLINE_ATTR, "quant_dtype " + q + " (cuda quantizes to int8 or fp8_e4m3fn)");
+      return nullptr;
+    }
+    const mojo_attr *sym = find_attr(sig->attrs, sig->n_attrs, "symmetric");
+    if (sym && sym->count && !sym->i) {
+      common::set_verdict(v, false, MOJO_DECLINE_ATTR, "symmetric = false is not defined by libmojo");
+      return nullptr;
+    }
+    const mojo_tensor *x = sig->inputs[0];
+    const int64_t row_bytes = x->shape[x->ndim - 1] * common::dtype_size(common::dtype_id(x->dtype));
+    if (row_bytes % 16 != 0 || row_bytes / 16 > 8 * 1024) {
+      common::set_verdict(v, false, MOJO_DECLINE_SHAPE,
+                          "cuda quantizing kernels need rows of a multiple of 16 bytes, at most 128 KiB");
       return nullptr;
     }
   }

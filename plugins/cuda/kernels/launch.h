@@ -10,7 +10,10 @@ namespace mojo::cuda {
 
 enum class Dt { F32, F16, BF16 };
 
-// Row-wise norms over [rows, cols] contiguous tensors.
+enum class Quant { None, Int8, Fp8E4M3 };
+
+// Row-wise norms over [rows, cols] contiguous tensors, optionally followed by per-row dynamic quantization
+// (then `out` receives the int8/fp8 codes and `scale_out` one fp32 dequantization scale per row).
 struct NormArgs {
   Dt dtype;            // x, residual, out, residual_out
   Dt weight_dtype;     // weight and bias (fp32 or the input dtype)
@@ -23,7 +26,13 @@ struct NormArgs {
   void *residual_out;    // nullptr for the plain norms
   bool post;             // residual_out = out instead of the sum
   bool layer_norm;       // LayerNorm (mean-centred) instead of RMSNorm
+  bool normalize = true; // false: y = x (dynamic_quant)
   float eps;
+  Quant quant = Quant::None;
+  const void *smooth = nullptr;  // per-channel multiplier before quantizing (dtype smooth_dtype)
+  Dt smooth_dtype = Dt::F32;
+  float *scale_out = nullptr;
+  bool unit_if_tiny = false;     // scale < 1e-6 becomes 1 (dynamic_quant's rule)
 };
 cudaError_t launch_norm(const NormArgs &a, cudaStream_t stream);
 

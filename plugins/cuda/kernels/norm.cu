@@ -3,6 +3,9 @@
 // fp32 statistics (LayerNorm: centred variance from the register copy, no E[x^2] - mean^2 cancellation).
 // Rows too long for the register path, or not 16-byte aligned, take a generic strided loop.
 #include <algorithm>
+#include <type_traits>
+
+#include <cuda_fp8.h>
 
 #include "common.cuh"
 #include "launch.h"
@@ -12,13 +15,24 @@ namespace {
 
 constexpr int kMaxVecs = 8;
 
-template <typename T, typename W, int VEC, int NV>
+// The code of v / scale: int8 rounds half to even and clamps; fp8 e4m3 saturates to +-448 with RNE.
+template <Quant Q>
+__device__ __forceinline__ uint8_t quantize(float v) {
+  if constexpr (Q == Quant::Int8) {
+    const float r = fminf(fmaxf(rintf(v), -128.0f), 127.0f);
+    return uint8_t(int8_t(r != r ? 0.0f : r));
+  } else {
+    return uint8_t(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+  }
+}
+
+template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
 __global__ void norm_registers(NormArgs a) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x, n = a.cols, nvec = n / VEC;
   const T *x = static_cast<const T *>(a.x) + row * n;
   const T *r = a.residual ? static_cast<const T *>(a.residual) + row * n : nullptr;
-  T *out = static_cast<T *>(a.out) + row * n;
+  T *out = static_cast<T *>(a.out) + row * n;  // only used when Q == None
   T *res_out = a.residual_out ? static_cast<T *>(a.residual_out) + row * n : nullptr;
   const W *w = static_cast<const W *>(a.weight);
   const W *b = static_cast<const W *>(a.bias);
@@ -41,8 +55,10 @@ __global__ void norm_registers(NormArgs a) {
       for (int k = 0; k < VEC; ++k) sum += a.layer_norm ? v[j][k] : v[j][k] * v[j][k];
     }
   }
-  float mean = 0.0f, var;
-  if (a.layer_norm) {
+  float mean = 0.0f, var = 0.0f;
+  if (!a.normalize) {
+    // dynamic_quant: no statistics.
+  } else if (a.layer_norm) {
     mean = block_sum(sum, scratch) / float(n);
     float c2 = 0.0f;
 #pragma unroll
@@ -54,7 +70,9 @@ __global__ void norm_registers(NormArgs a) {
   } else {
     var = block_sum(sum, scratch) / float(n);
   }
-  const float inv = rsqrtf(var + a.eps);
+  const float inv = a.normalize ? rsqrtf(var + a.eps) : 1.0f;
+  if (!a.normalize) mean = 0.0f;
+  float amax = 0.0f;
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
@@ -69,8 +87,37 @@ __global__ void norm_registers(NormArgs a) {
         if (b) y += bv[k];
         v[j][k] = y;
       }
-      store_floats<T, VEC>(out + i * VEC, v[j]);
       if (res_out && a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
+      if constexpr (Q == Quant::None) {
+        store_floats<T, VEC>(out + i * VEC, v[j]);
+      } else {
+        if (a.smooth) {
+          float sv[VEC];
+          load_floats<S, VEC>(static_cast<const S *>(a.smooth) + i * VEC, sv);
+#pragma unroll
+          for (int k = 0; k < VEC; ++k) v[j][k] *= sv[k];
+        }
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) amax = fmaxf(amax, fabsf(v[j][k]));
+      }
+    }
+  }
+  if constexpr (Q != Quant::None) {
+    // The fp32 value y (never rounded to T) is quantized with one scale per row.
+    const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
+    float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
+    if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+    if (threadIdx.x == 0) a.scale_out[row] = scale;
+    uint8_t *q = static_cast<uint8_t *>(a.out) + row * n;
+#pragma unroll
+    for (int j = 0; j < NV; ++j) {
+      const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
+      if (i < nvec) {
+        Packet<uint8_t, VEC> pk;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(__fdiv_rn(v[j][k], scale));
+        *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
+      }
     }
   }
 }
@@ -122,10 +169,25 @@ __global__ void norm_generic(NormArgs a) {
   }
 }
 
+template <typename T, typename W, int VEC, int NV, Quant Q>
+cudaError_t launch_smooth(const NormArgs &a, int threads, cudaStream_t stream) {
+  if (a.smooth && a.smooth_dtype != Dt::F32) {
+    if constexpr (std::is_same_v<T, float>) return cudaErrorInvalidValue;  // fp32 x takes fp32 smooth only
+    else norm_registers<T, W, VEC, NV, Q, T><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+  } else {
+    norm_registers<T, W, VEC, NV, Q, float><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+  }
+  return cudaGetLastError();
+}
+
 template <typename T, typename W, int VEC, int NV>
 cudaError_t launch_registers(const NormArgs &a, int threads, cudaStream_t stream) {
-  norm_registers<T, W, VEC, NV><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
-  return cudaGetLastError();
+  switch (a.quant) {
+    case Quant::None: return launch_smooth<T, W, VEC, NV, Quant::None>(a, threads, stream);
+    case Quant::Int8: return launch_smooth<T, W, VEC, NV, Quant::Int8>(a, threads, stream);
+    case Quant::Fp8E4M3: return launch_smooth<T, W, VEC, NV, Quant::Fp8E4M3>(a, threads, stream);
+  }
+  return cudaErrorInvalidValue;
 }
 
 template <typename T, typename W>
@@ -136,7 +198,7 @@ cudaError_t launch_typed(const NormArgs &a, cudaStream_t stream) {
   const int64_t nvec = a.cols / kVec;
   // Weights are read as packets too: their packet is 16 / sizeof(T) elements of W.
   const bool vec_ok = a.cols % kVec == 0 && aligned(a.x) && aligned(a.residual) && aligned(a.out) &&
-                      aligned(a.residual_out) && aligned(a.weight) && aligned(a.bias);
+                      aligned(a.residual_out) && aligned(a.weight) && aligned(a.bias) && aligned(a.smooth);
   if (vec_ok && nvec <= 1024 * kMaxVecs) {
     // Measured on H100 (bf16 4096-wide rows): 2 packets per thread is fastest for many rows (2.83 TB/s,
     // memcpy reaches 2.87), 1 packet per thread (the widest block) for few rows (lowest latency).
@@ -150,6 +212,8 @@ cudaError_t launch_typed(const NormArgs &a, cudaStream_t stream) {
       default: return launch_registers<T, W, kVec, 8>(a, threads, stream);
     }
   }
+  // Quantizing variants need the register path (the row must stay in fp32 until its amax is known).
+  if (a.quant != Quant::None) return cudaErrorNotSupported;
   const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (a.cols + 31) / 32 * 32)));
   norm_generic<T, W><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
   return cudaGetLastError();
