@@ -33,6 +33,15 @@ std::vector<BenchCase> bench_cases() {
                    {{bf16, {tokens, 32, d}}, {bf16, {tokens, 8, d}}, {fp32, {tokens, d}}, {fp32, {tokens, d}}},
                    {{bf16, {tokens, 32, d}}, {bf16, {tokens, 8, d}}}, tokens <= 64});
   }
+  for (const char *qd : {"int8", "fp8_e4m3fn"}) {
+    const int64_t t = 16384, h = 4096;
+    const int qid = std::string(qd) == "int8" ? MOJO_DT_INT8 : MOJO_DT_FP8_E4M3FN;
+    out.push_back({"dynamic_quant", std::string("bf16->") + qd + " 16384x4096", tools::Attrs().dtype("quant_dtype", qd),
+                   {{bf16, {t, h}}, {bf16, {h}, false}}, {{qid, {t, h}}, {fp32, {t, 1}}}, false});
+    out.push_back({"rms_norm_quant", std::string("bf16->") + qd + " 16384x4096",
+                   tools::Attrs().f("eps", 1e-6).dtype("quant_dtype", qd),
+                   {{bf16, {t, h}}, {bf16, {h}}, {bf16, {h}, false}}, {{qid, {t, h}}, {fp32, {t, 1}}}, false});
+  }
   for (int64_t m : {int64_t(8192), int64_t(1), int64_t(16), int64_t(64)}) {
     const int64_t k = m == 8192 ? 8192 : 4096, n = m == 8192 ? 8192 : 28672;
     BenchCase c{"linear", "bf16 M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k),

@@ -44,6 +44,21 @@ def rope_composite(q, k, cos, sin):
     return rot(q), rot(k)
 
 
+def dyn_quant(x, smooth=None, qdtype=torch.int8):
+    xf = x.float()
+    qmax = 127.0 if qdtype == torch.int8 else 448.0
+    scale = xf.abs().amax(-1, keepdim=True).clamp_min(1e-12) / qmax
+    y = xf / scale
+    q = y.round().clamp(-128, 127).to(torch.int8) if qdtype == torch.int8 else y.clamp(-448, 448).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def rms_quant(x, w, smooth=None, qdtype=torch.int8):
+    xf = x.float()
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()
+    return dyn_quant(y, None, qdtype)
+
+
 # op -> {variant: callable(*inputs)}; "best" is the fastest library path torch offers for the op.
 VARIANTS = {
     "rms_norm": {
@@ -64,6 +79,8 @@ VARIANTS = {
     },
     "silu": {"eager": F.silu, "compile": torch.compile(F.silu)},
     "apply_rope": {"eager": rope_composite, "compile": torch.compile(rope_composite)},
+    "dynamic_quant": {"eager": dyn_quant, "compile": torch.compile(dyn_quant)},
+    "rms_norm_quant": {"eager": rms_quant, "compile": torch.compile(rms_quant)},
     "linear": {"eager": lambda x, w, b: F.linear(x, w, b)},
     "gelu": {"eager": F.gelu, "compile": torch.compile(F.gelu)},
 }
@@ -107,6 +124,9 @@ def main():
         variants = VARIANTS.get(case["op"], {})
         args = [torch.randn(t["shape"], device="cuda").to(DTYPES[t["dtype"]]) if t else None for t in case["inputs"]]
         torch_us = {}
+        if case["op"] in ("dynamic_quant", "rms_norm_quant"):
+            qd = torch.float8_e4m3fn if "fp8" in case["case"] else torch.int8
+            variants = {k: (lambda f, qd=qd: (lambda *xs: f(*xs, qdtype=qd)))(f) for k, f in variants.items()}
         for name, fn in variants.items():
             try:
                 torch_us[name] = time_us(fn, args, a.reps, flush)
