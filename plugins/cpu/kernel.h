@@ -55,6 +55,7 @@ void add_position_kernels(std::vector<KernelEntry> &table);
 void add_linear_kernels(std::vector<KernelEntry> &table);
 void add_embedding_kernels(std::vector<KernelEntry> &table);
 void add_attention_kernels(std::vector<KernelEntry> &table);
+void add_attention_mla_kernels(std::vector<KernelEntry> &table);
 void add_kv_cache_kernels(std::vector<KernelEntry> &table);
 void add_moe_kernels(std::vector<KernelEntry> &table);
 void add_sampling_kernels(std::vector<KernelEntry> &table);

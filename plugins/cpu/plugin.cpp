@@ -24,6 +24,7 @@ const std::vector<KernelEntry> &kernel_table() {
     add_linear_kernels(t);
     add_embedding_kernels(t);
     add_attention_kernels(t);
+    add_attention_mla_kernels(t);
     add_kv_cache_kernels(t);
     add_moe_kernels(t);
     add_sampling_kernels(t);

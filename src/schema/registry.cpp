@@ -14,6 +14,7 @@ std::vector<OpSchema> build_registry() {
   declare_linear_ops(ops);
   declare_embedding_ops(ops);
   declare_attention_ops(ops);
+  declare_attention_mla_ops(ops);
   declare_kv_cache_ops(ops);
   declare_moe_ops(ops);
   declare_sampling_ops(ops);

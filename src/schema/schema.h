@@ -63,6 +63,7 @@ void declare_position_ops(std::vector<OpSchema> &ops);
 void declare_linear_ops(std::vector<OpSchema> &ops);
 void declare_embedding_ops(std::vector<OpSchema> &ops);
 void declare_attention_ops(std::vector<OpSchema> &ops);
+void declare_attention_mla_ops(std::vector<OpSchema> &ops);
 void declare_kv_cache_ops(std::vector<OpSchema> &ops);
 void declare_moe_ops(std::vector<OpSchema> &ops);
 void declare_sampling_ops(std::vector<OpSchema> &ops);

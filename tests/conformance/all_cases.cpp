@@ -11,6 +11,7 @@ CaseList all_cases(const CaseOptions &opt) {
   add_quant_cases(cases, opt);
   add_embedding_cases(cases, opt);
   add_attention_cases(cases, opt);
+  add_attention_mla_cases(cases, opt);
   add_kv_cache_cases(cases, opt);
   add_moe_cases(cases, opt);
   add_sampling_cases(cases, opt);

@@ -80,6 +80,7 @@ void add_linear_cases(CaseList &cases, const CaseOptions &opt);
 void add_quant_cases(CaseList &cases, const CaseOptions &opt);
 void add_embedding_cases(CaseList &cases, const CaseOptions &opt);
 void add_attention_cases(CaseList &cases, const CaseOptions &opt);
+void add_attention_mla_cases(CaseList &cases, const CaseOptions &opt);
 void add_kv_cache_cases(CaseList &cases, const CaseOptions &opt);
 void add_moe_cases(CaseList &cases, const CaseOptions &opt);
 void add_sampling_cases(CaseList &cases, const CaseOptions &opt);

@@ -1,1 +1,132 @@
-// Per-op tests for the linear_family ops (filled in with the ops).
+// quant_linear (exact int32 accumulation), batch_linear and group_linear against products computed here
+// (spec/linear_quant.md §2-4).
+#include "op_test_support.h"
+
+namespace mojo::tools {
+namespace {
+
+// want[m, n] = sum_k x[m, k] * w[n, k] + bias[n] in fp64, w given as [N, K].
+std::vector<double> matmul_nk(const HostTensor &x, int64_t x_off, const HostTensor &w, int64_t w_off,
+                              const HostTensor *bias, int64_t b_off, int64_t M, int64_t K, int64_t N) {
+  std::vector<double> out;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = bias ? bias->get(b_off + n) : 0.0;
+      for (int64_t k = 0; k < K; ++k) acc += double(x.get(x_off + m * K + k)) * w.get(w_off + n * K + k);
+      out.push_back(acc);
+    }
+  return out;
+}
+
+// dst [G, K, N] from src [G, N, K].
+void transpose_last2(const HostTensor &src, HostTensor &dst, int64_t G, int64_t N, int64_t K) {
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) dst.set(g * K * N + k * N + n, src.get(g * N * K + n * K + k));
+}
+
+TEST_F(OpTest, QuantLinearIsExactInInt32ThenScaled) {
+  const int64_t M = 4, K = 4099, N = 6;
+  HostTensor x(MOJO_DT_INT8, {M, K}), w_kn(MOJO_DT_INT8, {K, N}), w_nk(MOJO_DT_INT8, {N, K});
+  HostTensor xs(MOJO_DT_FP32, {M, 1}), ws(MOJO_DT_BF16, {N}), one_x(MOJO_DT_FP32, {M}), one_w(MOJO_DT_FP32, {N});
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (int64_t i = 0; i < M * K; ++i) x.set(i, float(code(rng)));
+  x.set(0, -128);
+  for (int64_t i = 1; i < K; ++i) x.set(i, 127);  // row 0: |acc| far above 2^24
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = n == 0 ? 127.0f : float(code(rng));
+      w_nk.set(n * K + k, v);
+      w_kn.set(k * N + n, v);
+    }
+  xs.fill_uniform(rng, 0.001f, 0.01f);
+  ws.fill_uniform(rng, 0.001f, 0.01f);
+  one_x.fill(1);
+  one_w.fill(1);
+  std::vector<int64_t> acc;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t a = 0;
+      for (int64_t k = 0; k < K; ++k) a += int64_t(x.get(m * K + k)) * int64_t(w_nk.get(n * K + k));
+      acc.push_back(a);
+    }
+  // Unit scales + fp32 output: the exact integer, rounded once to fp32.
+  HostTensor y(MOJO_DT_FP32, {M, N});
+  run("quant_linear", Attrs().dtype("output_dtype", "fp32"), {&x, &one_x, &w_kn, &one_w}, {&y});
+  for (int64_t i = 0; i < M * N; ++i) ASSERT_EQ(y.get(i), float(acc[size_t(i)])) << i;
+  EXPECT_GT(std::fabs(double(acc[0])), double(1 << 24));
+  for (int odt : kFloatDtypes) {
+    HostTensor out(odt, {M, N}), out_nk(odt, {M, N});
+    const Attrs a = Attrs().dtype("output_dtype", common::dtype_name(odt)).i("in_features", K);
+    run("quant_linear", a, {&x, &xs, &w_kn, &ws}, {&out});
+    run("quant_linear", Attrs(a).s("weight_layout", "NK"), {&x, &xs, &w_nk, &ws}, {&out_nk});
+    std::vector<double> want;
+    for (int64_t i = 0; i < M * N; ++i) want.push_back(double(acc[size_t(i)]) * xs.get(i / N) * ws.get(i % N));
+    expect_close(out.to_floats(), want, 1e-6, dtype_rtol(odt) + 1e-6, common::dtype_name(odt));
+    EXPECT_TRUE(out.same_bytes(out_nk));
+  }
+  EXPECT_EQ(code_of("quant_linear", Attrs().i("out_features", N + 1), {&x, &xs, &w_kn, &ws}, {&y}),
+            MOJO_STATUS_INVALID_ARGUMENT);
+}
+
+class LinearFamilyTest : public OpTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(LinearFamilyTest, BatchLinearPerBatchAndReduced) {
+  const int dt = GetParam();
+  const int64_t B = 3, M = 5, K = 19, N = 7;
+  HostTensor x(dt, {B, M, K}), w(dt, {B, N, K}), w_kn(dt, {B, K, N}), bias(dt, {B, N});
+  HostTensor y(dt, {B, M, N}), y_kn(dt, {B, M, N}), red(dt, {M, N});
+  x.fill_uniform(rng, -1, 1);
+  w.fill_uniform(rng, -1, 1);
+  bias.fill_uniform(rng, -1, 1);
+  transpose_last2(w, w_kn, B, N, K);
+  std::vector<double> want, sum(size_t(M * N), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> part = matmul_nk(x, b * M * K, w, b * N * K, &bias, b * N, M, K, N);
+    for (size_t i = 0; i < part.size(); ++i) sum[i] += part[i];
+    want.insert(want.end(), part.begin(), part.end());
+  }
+  run("batch_linear", Attrs(), {&x, &w, &bias}, {&y});
+  expect_close(y.to_floats(), want, 1e-4, dtype_rtol(dt));
+  run("batch_linear", Attrs().s("weight_layout", "KN"), {&x, &w_kn, &bias}, {&y_kn});
+  EXPECT_TRUE(y.same_bytes(y_kn));
+  run("batch_linear", Attrs().b("reduce_batch", true), {&x, &w, &bias}, {&red});
+  expect_close(red.to_floats(), sum, 1e-4, dtype_rtol(dt));
+}
+
+TEST_P(LinearFamilyTest, GroupLinearUsesEachGroupsWeight) {
+  const int dt = GetParam();
+  const int64_t G = 4, K = 24, N = 10, M = 9;
+  const std::vector<int64_t> counts = {2, 0, 4, 3};
+  HostTensor x(dt, {M, K}), w_nk(dt, {G, N, K}), w_kn(dt, {G, K, N}), bias(dt, {G, N}), gl(MOJO_DT_INT64, {G});
+  HostTensor y(dt, {M, N}), y_nk(dt, {M, N});
+  x.fill_uniform(rng, -1, 1);
+  w_nk.fill_uniform(rng, -1, 1);
+  bias.fill_uniform(rng, -1, 1);
+  transpose_last2(w_nk, w_kn, G, N, K);
+  gl.fill_ints(counts);
+  std::vector<double> want;
+  int64_t start = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    std::vector<double> part = matmul_nk(x, start * K, w_nk, g * N * K, &bias, g * N, counts[size_t(g)], K, N);
+    want.insert(want.end(), part.begin(), part.end());
+    start += counts[size_t(g)];
+  }
+  run("group_linear", Attrs(), {&x, &gl, &w_kn, &bias}, {&y});
+  expect_close(y.to_floats(), want, 1e-4, dtype_rtol(dt));
+  run("group_linear", Attrs().s("weight_layout", "NK"), {&x, &gl, &w_nk, &bias}, {&y_nk});
+  EXPECT_TRUE(y.same_bytes(y_nk));
+  // Counts must be non-negative and sum to Mtot; nothing is written otherwise.
+  y.fill(3);
+  for (const std::vector<int64_t> &bad : {std::vector<int64_t>{2, 0, 4, 2}, std::vector<int64_t>{2, -1, 5, 3},
+                                          std::vector<int64_t>{9, 1, 0, 0}}) {
+    gl.fill_ints(bad);
+    EXPECT_EQ(code_of("group_linear", Attrs(), {&x, &gl, &w_kn, nullptr}, {&y}), MOJO_STATUS_INVALID_ARGUMENT);
+  }
+  for (float v : y.to_floats()) EXPECT_EQ(v, 3.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, LinearFamilyTest, ::testing::ValuesIn(kFloatDtypes));
+
+}  // namespace
+}  // namespace mojo::tools
