@@ -5,6 +5,7 @@
 // rotary_embedding) -> store_paged_kv_cache -> paged_prefill_gqa (paged_decode_gqa when decoding) -> o linear
 // -> residual_add_rms_norm -> gate/up linear -> swiglu -> down linear; then the final norm, lm_head linear and
 // top_p_sampling. Each op is created once and run at every step (sizes vary, dtypes and ranks do not).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,6 +36,7 @@ struct Config {
   int dtype = MOJO_DT_BF16;
   std::string backend;  // empty: the context's order ($MOJO_BACKEND or every loaded backend)
   bool json = false;
+  bool check = false;
 };
 
 [[noreturn]] void die(const std::string &msg) {
@@ -177,81 +179,29 @@ void run(Runtime &rt, const Op &op, std::vector<View *> in, std::vector<View *> 
 void usage(FILE *f) {
   std::fprintf(f,
                "usage: mojo-demo [--layers N] [--hidden H] [--steps N] [--prompt N] [--vocab V] [--seed S]\n"
-               "                 [--dtype bf16|fp16] [--backend SPEC] [--json]\n"
+               "                 [--dtype bf16|fp16] [--backend SPEC] [--json] [--check]\n"
                "A Qwen3-style decoder (8 q / 2 kv heads of 64, page 16) with seeded random weights: prefill the\n"
-               "prompt, decode --steps tokens (Philox top-p sampling), print per-step timing and each op's backend.\n");
+               "prompt, decode --steps tokens (Philox top-p sampling), print per-step timing and each op's backend.\n"
+               "--check: prefill the whole sequence again and compare with the last decode step's logits.\n");
 }
 
 }  // namespace
 
-int main(int argc, char **argv) {
-  Config cfg;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return argv[++i];
-    };
-    auto num = [&]() { return std::atoll(next().c_str()); };
-    if (a == "--layers") cfg.layers = int(num());
-    else if (a == "--hidden") cfg.hidden = int(num());
-    else if (a == "--steps") cfg.steps = int(num());
-    else if (a == "--prompt") cfg.prompt = int(num());
-    else if (a == "--vocab") cfg.vocab = int(num());
-    else if (a == "--seed") cfg.seed = uint64_t(num());
-    else if (a == "--backend") cfg.backend = next();
-    else if (a == "--json") cfg.json = true;
-    else if (a == "--dtype") {
-      const std::string d = next();
-      if (d == "bf16") cfg.dtype = MOJO_DT_BF16;
-      else if (d == "fp16") cfg.dtype = MOJO_DT_FP16;
-      else die("--dtype " + d + ": the paged attention ops take bf16 or fp16 activations (fp32 is not offered)");
-    } else if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return 0;
-    } else {
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (cfg.layers < 1 || cfg.hidden < 8 || cfg.steps < 0 || cfg.prompt < 1 || cfg.vocab < 2)
-    die("need --layers >= 1, --hidden >= 8, --steps >= 0, --prompt >= 1, --vocab >= 2");
+// Builds the model on one backend's device and runs it. kOpsMissing: some op has no kernel there.
+constexpr int kOpsMissing = 3;
+
+static int run_model(const Config &cfg, mojo_context *ctx, const std::string &best, mojo_device dev) {
   const int H = cfg.hidden, Nq = cfg.q_heads, Nkv = cfg.kv_heads, Dh = cfg.head_dim, I = cfg.inter, V = cfg.vocab;
   const int BS = cfg.page, P = cfg.prompt, total = cfg.prompt + cfg.steps;
   const int MB = (total + BS - 1) / BS, NB = MB + 1;  // one spare block; the table maps column c to block c + 1
   const int dt = cfg.dtype;
-  const mojo_device_type_t_unused = 0;
-  (void)mojo_device_type_t_unused;
 
-  mojo_context_options co;
-  mojo_context_options_init(&co);
-  co.backend_spec = cfg.backend.empty() ? nullptr : cfg.backend.c_str();
-  mojo_context *ctx = nullptr;
-  if (mojo_status *s = mojo_context_create(&co, &ctx)) die(std::string("context: ") + mojo_status_message(s));
-  // The best backend: first in the resolved order with a device.
-  std::string best;
-  mojo_device dev{MOJO_DEVICE_CPU, 0};
-  for (size_t b = 0; b < mojo_backend_count(ctx) && best.empty(); ++b) {
-    mojo_backend_info info{};
-    info.struct_size = sizeof info;
-    if (mojo_status *s = mojo_backend_get(ctx, b, &info)) {
-      mojo_status_free(s);
-      continue;
-    }
-    if (info.rank < 0 || info.n_devices <= 0) continue;
-    mojo_device_info di{};
-    di.struct_size = sizeof di;
-    if (mojo_status *s = mojo_device_get(ctx, b, 0, &di)) {
-      mojo_status_free(s);
-      continue;
-    }
-    best = info.name;
-    dev = di.device;
-  }
-  if (best.empty()) die("no backend with a device in this context");
   std::string why;
   auto mem = mojo::tools::make_memory_for(dev, &why);
-  if (!mem) die("memory for backend '" + best + "': " + why);
+  if (!mem) {
+    std::fprintf(stderr, "mojo-demo: memory for backend '%s': %s\n", best.c_str(), why.c_str());
+    return kOpsMissing;
+  }
   Runtime rt(ctx, mem.get());
 
   // ---- weights (seeded) ----
@@ -291,7 +241,8 @@ int main(int argc, char **argv) {
   const Buffer lm_head = weight({V, H}, 1.0f / std::sqrt(float(H)));
 
   // ---- activations, sized for the prefill (the largest T) ----
-  const int64_t T0 = P;
+  const int n_steps = std::max(cfg.steps, 1);
+  const int64_t T0 = cfg.check ? P + n_steps - 1 : P;  // --check prefills the whole sequence again
   Buffer ids = rt.alloc(MOJO_DT_INT32, T0), h = rt.alloc(dt, T0 * H), res_a = rt.alloc(dt, T0 * H),
          res_b = rt.alloc(dt, T0 * H), xn = rt.alloc(dt, T0 * H), q = rt.alloc(dt, T0 * Nq * Dh),
          k = rt.alloc(dt, T0 * Nkv * Dh), v = rt.alloc(dt, T0 * Nkv * Dh), qr = rt.alloc(dt, T0 * Nq * Dh),
@@ -303,11 +254,9 @@ int main(int argc, char **argv) {
          tot_lens = rt.alloc(MOJO_DT_INT32, 1), table = rt.alloc(MOJO_DT_INT32, MB),
          seed_off = rt.alloc(MOJO_DT_INT64, 2);
   {
-    std::vector<int32_t> t(size_t(MB));
+    std::vector<int32_t> t(static_cast<size_t>(MB));
     for (int c = 0; c < MB; ++c) t[size_t(c)] = c + 1;
     rt.write(table, t.data(), t.size() * 4);
-    std::vector<uint8_t> zero(res_a.bytes, 0);
-    rt.write(res_a, zero.data(), zero.size());  // residual stream starts at 0: s = x + 0 = x
   }
   const mojo_device d = rt.device();
   // Views at the current token count T (rebuilt per step).
@@ -398,40 +347,39 @@ int main(int argc, char **argv) {
   try_create(swiglu, {&v_gate, &v_up}, {&v_act});
   try_create(sample, {&v_logits, nullptr, nullptr, &v_seed}, {&v_probs, &v_tok});
   if (!problems.empty()) {
-    std::fprintf(stderr, "mojo-demo: cannot run: these ops are missing or unsupported here:\n");
+    std::fprintf(stderr, "mojo-demo: cannot run on '%s': these ops are missing or unsupported there:\n", best.c_str());
     for (auto &[op, e] : problems) std::fprintf(stderr, "  %-24s %s\n", op->name.c_str(), e.c_str());
-    mojo_context_destroy(ctx);
-    return 1;
+    for (Op *op : {&embedding, &norm, &linear, &rotary, &norm_rope, &store, &prefill, &decode, &swiglu, &sample})
+      mojo_op_destroy(op->h);
+    return kOpsMissing;
   }
   const std::vector<Op *> all_ops = {&embedding, &norm, &linear, &rotary, &norm_rope, &store,
                                      &prefill, &decode, &swiglu, &sample};
 
   // ---- prompt, then decode ----
-  std::vector<int32_t> prompt(size_t(P));
+  std::vector<int32_t> prompt(static_cast<size_t>(P));
   for (auto &t : prompt) t = int32_t(rng() % uint32_t(V));
-  rt.write(ids, prompt.data(), prompt.size() * 4);
   std::vector<int32_t> tokens;
   std::vector<double> step_ms;
-  int ctx_len = 0;  // tokens already in the cache
-  for (int step = 0; step <= cfg.steps; ++step) {
-    const bool is_prefill = step == 0;
-    if (step == cfg.steps && step > 0) break;
-    const auto t0 = std::chrono::steady_clock::now();
-    const int64_t t = is_prefill ? P : 1;
+  // One forward pass over t new tokens (host ids) on top of ctx_len cached ones; returns the sampled token.
+  auto forward = [&](int64_t t, int ctx_len, const int32_t *host_ids, int64_t sample_offset) {
+    const bool is_prefill = t > 1 || ctx_len == 0;
     set_views(t);
-    // Metadata for this step.
-    std::vector<int32_t> posv(size_t(t));
+    std::vector<int32_t> posv(static_cast<size_t>(t));
     for (int64_t i = 0; i < t; ++i) posv[size_t(i)] = int32_t(ctx_len + i);
     const int32_t cuq[2] = {0, int32_t(t)}, cut[2] = {0, int32_t(ctx_len + t)}, cl = ctx_len,
                   tl = int32_t(ctx_len + t);
-    const int64_t so[2] = {int64_t(cfg.seed), int64_t(step)};
+    const int64_t so[2] = {int64_t(cfg.seed), sample_offset};
+    rt.write(ids, host_ids, size_t(t) * 4);
     rt.write(pos, posv.data(), posv.size() * 4);
     rt.write(cu_q, cuq, 8);
     rt.write(cu_tot, cut, 8);
     rt.write(ctx_lens, &cl, 4);
     rt.write(tot_lens, &tl, 4);
     rt.write(seed_off, so, 16);
-    if (!is_prefill) rt.write(ids, &tokens.back(), 4);
+    // Every token's residual stream starts at zero: the first norm computes s = embedding + 0.
+    const std::vector<uint8_t> zero(size_t(t) * size_t(H) * size_t(mojo::common::dtype_size(dt)), 0);
+    rt.write(res_flip ? res_b : res_a, zero.data(), zero.size());
 
     run(rt, embedding, {&v_ids, &v_emb}, {&v_h});
     run(rt, rotary, {&v_xn, nullptr, nullptr, &v_pos}, {&v_cos, &v_sin});
@@ -454,22 +402,52 @@ int main(int argc, char **argv) {
       run(rt, linear, {&v_act, &v_wd[l], nullptr}, {&v_h});
     }
     run(rt, norm, {&v_h, &v_res_in, &v_final}, {&v_xn, &v_res_out});
-    // The residual written here is not used again; the next step starts from the stream as it was.
-    // Next step's first norm adds its embedding to a zero... no: each step's tokens start their own stream.
-    set_views(t);  // refresh v_last after the views were swapped
     run(rt, linear, {&v_last, &v_lm, nullptr}, {&v_logits});
     run(rt, sample, {&v_logits, nullptr, nullptr, &v_seed}, {&v_probs, &v_tok});
     int32_t next = 0;
     rt.read(&next, tok, 4);
     if (!rt.mem()->synchronize()) die(rt.mem()->error());
+    return next;
+  };
+  auto read_logits = [&]() {
+    HostTensor hl(dt, {V});
+    rt.read(hl.data(), logits, hl.bytes());
+    return hl.to_floats();
+  };
+
+  int ctx_len = 0;  // tokens already in the cache
+  for (int step = 0; step < n_steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t t = step == 0 ? P : 1;
+    const int32_t next = forward(t, ctx_len, step == 0 ? prompt.data() : &tokens.back(), step);
     step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     tokens.push_back(next);
     ctx_len += int(t);
-    // The residual stream of the new token starts at zero again.
-    std::vector<uint8_t> zero(size_t(H) * size_t(mojo::common::dtype_size(dt)), 0);
-    rt.write(res_flip ? res_b : res_a, zero.data(), zero.size());
     if (!cfg.json)
-      std::printf("%s %3d  token %6d  %8.2f ms\n", is_prefill ? "prefill" : "decode ", step, next, step_ms.back());
+      std::printf("%s %3d  token %6d  %8.2f ms\n", step == 0 ? "prefill" : "decode ", step, next, step_ms.back());
+  }
+
+  // --check: one prefill over the prompt and every generated token but the last must give the last decode
+  // step's logits (paged store, decode attention and positions agree with a from-scratch prefill).
+  bool check_ok = true;
+  double check_diff = 0, check_max = 0;
+  if (cfg.check) {
+    const std::vector<float> want = read_logits();
+    std::vector<int32_t> seq = prompt;
+    seq.insert(seq.end(), tokens.begin(), tokens.end() - 1);
+    const int32_t again = forward(int64_t(seq.size()), 0, seq.data(), n_steps - 1);
+    const std::vector<float> got = read_logits();
+    for (size_t i = 0; i < got.size(); ++i) {
+      check_diff = std::max(check_diff, double(std::fabs(got[i] - want[i])));
+      check_max = std::max(check_max, double(std::fabs(want[i])));
+    }
+    // bf16/fp16 activations: a few roundings' worth of the logit range.
+    const double limit = (dt == MOJO_DT_BF16 ? 0.02 : 0.005) * std::max(1.0, check_max);
+    check_ok = check_diff <= limit && std::isfinite(check_diff);
+    std::fprintf(cfg.json ? stderr : stdout,
+                 "check: prefill over %zu tokens vs the last decode step: max |logit diff| %.4g (limit %.4g, max "
+                 "|logit| %.4g), token %d vs %d: %s\n",
+                 seq.size(), check_diff, limit, check_max, again, tokens.back(), check_ok ? "OK" : "FAIL");
   }
 
   double decode_ms = 0;
@@ -498,6 +476,73 @@ int main(int argc, char **argv) {
     std::printf("\n");
   }
   for (Op *op : all_ops) mojo_op_destroy(op->h);
+  return check_ok ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  Config cfg;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    auto num = [&]() { return std::atoll(next().c_str()); };
+    if (a == "--layers") cfg.layers = int(num());
+    else if (a == "--hidden") cfg.hidden = int(num());
+    else if (a == "--steps") cfg.steps = int(num());
+    else if (a == "--prompt") cfg.prompt = int(num());
+    else if (a == "--vocab") cfg.vocab = int(num());
+    else if (a == "--seed") cfg.seed = uint64_t(num());
+    else if (a == "--backend") cfg.backend = next();
+    else if (a == "--json") cfg.json = true;
+    else if (a == "--check") cfg.check = true;
+    else if (a == "--dtype") {
+      const std::string d = next();
+      if (d == "bf16") cfg.dtype = MOJO_DT_BF16;
+      else if (d == "fp16") cfg.dtype = MOJO_DT_FP16;
+      else die("--dtype " + d + ": the paged attention ops take bf16 or fp16 activations (fp32 is not offered)");
+    } else if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (cfg.layers < 1 || cfg.hidden < 8 || cfg.steps < 0 || cfg.prompt < 1 || cfg.vocab < 2)
+    die("need --layers >= 1, --hidden >= 8, --steps >= 0, --prompt >= 1, --vocab >= 2");
+  mojo_context_options co;
+  mojo_context_options_init(&co);
+  co.backend_spec = cfg.backend.empty() ? nullptr : cfg.backend.c_str();
+  mojo_context *ctx = nullptr;
+  if (mojo_status *s = mojo_context_create(&co, &ctx)) die(std::string("context: ") + mojo_status_message(s));
+  // Candidates in the resolved order (every enabled backend with a device): the best one that runs every op
+  // of the model is used; each one that cannot says which ops it lacks.
+  std::vector<std::pair<std::string, mojo_device>> candidates;
+  for (size_t b = 0; b < mojo_backend_count(ctx); ++b) {
+    mojo_backend_info info{};
+    info.struct_size = sizeof info;
+    if (mojo_status *s = mojo_backend_get(ctx, b, &info)) {
+      mojo_status_free(s);
+      continue;
+    }
+    if (info.rank < 0 || info.n_devices <= 0) continue;
+    mojo_device_info di{};
+    di.struct_size = sizeof di;
+    if (mojo_status *s = mojo_device_get(ctx, b, 0, &di)) {
+      mojo_status_free(s);
+      continue;
+    }
+    candidates.push_back({info.name, di.device});
+  }
+  if (candidates.empty()) die("no backend with a device in this context");
+  int rc = kOpsMissing;
+  for (size_t c = 0; c < candidates.size() && rc == kOpsMissing; ++c) {
+    if (c > 0) std::fprintf(stderr, "mojo-demo: trying the next backend in the order, '%s'\n", candidates[c].first.c_str());
+    rc = run_model(cfg, ctx, candidates[c].first, candidates[c].second);
+  }
   mojo_context_destroy(ctx);
-  return 0;
+  if (rc == kOpsMissing) std::fprintf(stderr, "mojo-demo: no backend in the order runs every op of the model\n");
+  return rc == kOpsMissing ? 1 : rc;
 }

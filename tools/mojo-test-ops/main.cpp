@@ -4,6 +4,8 @@
 // a sentinel), non-mutated inputs unchanged, expected INVALID_ARGUMENT returned with outputs untouched.
 // --self-check runs everything twice on the cpu (CI): guards, run-to-run bitwise determinism, generator
 // sanity against the schema, and op coverage.
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,6 +41,7 @@ struct Options {
   std::set<std::string> ops;
   bool json_out = false, list = false, quick = false, self_check = false, require_coverage = false;
   bool verbose = false;
+  bool emit_digests = false;  // internal: the thread-count child of --self-check prints one digest per case
 };
 
 void usage(FILE *f) {
@@ -350,7 +353,14 @@ struct Outcome {
   std::string reason;
   std::string bound;
   double ms = 0;
+  uint64_t digest = 0;  // FNV-1a over the outputs and mutated inputs of the run under test
 };
+
+uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const auto *b = static_cast<const uint8_t *>(p);
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
 
 Outcome fail(const std::string &why) { return {"FAIL", why, "", 0}; }
 
@@ -367,7 +377,11 @@ Outcome run_one(mojo_context *ctx, const OpCase &c, size_t index, const Options 
   if (!rt.infra_error.empty()) return fail("runner: " + rt.infra_error);
   RunResult rr = run_case(ctx, c, ref, "cpu", host_mem);
   if (!rr.infra_error.empty()) return fail("runner: " + rr.infra_error);
-  Outcome o{"OK", "", rt.bound, ms};
+  Outcome o{"OK", "", rt.bound, ms, 14695981039346656037ull};
+  for (size_t i = 0; i < test.outputs.size(); ++i)
+    if (c.outputs[i].present) o.digest = fnv(o.digest, test.outputs[i].data(), test.outputs[i].bytes());
+  for (size_t i = 0; i < test.inputs.size(); ++i)
+    if (c.inputs[i].present) o.digest = fnv(o.digest, test.inputs[i].data(), test.inputs[i].bytes());
   auto mutated = [&](const std::string &n) {
     for (const auto &x : c.mutated)
       if (x == n) return true;
@@ -462,6 +476,7 @@ int main(int argc, char **argv) {
     else if (a == "--self-check") opt.self_check = true;
     else if (a == "--require-coverage") opt.require_coverage = true;
     else if (a == "-v" || a == "--verbose") opt.verbose = true;
+    else if (a == "--emit-digests") opt.emit_digests = true;
     else if (a == "-h" || a == "--help") {
       usage(stdout);
       return 0;
@@ -472,6 +487,12 @@ int main(int argc, char **argv) {
     }
   }
   if (opt.self_check) opt.backend = "cpu";
+  const auto schema = load_schema();
+  for (const auto &o : opt.ops)
+    if (!schema.count(o)) {
+      std::fprintf(stderr, "mojo-test-ops: -o %s: no such op in the schema (mojo-info --ops lists them)\n", o.c_str());
+      return 2;
+    }
 
   mojo::conformance::CaseOptions copt;
   copt.quick = opt.quick;
@@ -533,7 +554,28 @@ int main(int argc, char **argv) {
     mojo_context_destroy(ctx);
     return 1;
   }
-  const auto schema = load_schema();
+  // Self-check: the same cases in a child process with MOJO_CPU_THREADS=1 must give bitwise the same results.
+  std::map<size_t, uint64_t> child_digests;
+  bool have_child = false;
+  if (opt.self_check && !opt.emit_digests) {
+    char exe[4096] = {0};
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    std::string cmd = "MOJO_CPU_THREADS=1 '" + std::string(exe, n > 0 ? size_t(n) : 0) + "' --self-check --emit-digests";
+    if (opt.quick) cmd += " --quick";
+    if (!opt.ops.empty()) {
+      std::string list;
+      for (const auto &o : opt.ops) list += (list.empty() ? "" : ",") + o;
+      cmd += " -o '" + list + "'";
+    }
+    if (FILE *p = popen(cmd.c_str(), "r")) {
+      unsigned long long idx = 0, dig = 0;
+      while (std::fscanf(p, "%llu %llx", &idx, &dig) == 2) child_digests[size_t(idx)] = uint64_t(dig);
+      have_child = pclose(p) != -1 && !child_digests.empty();
+    }
+    if (!have_child) std::fprintf(stderr, "note: the MOJO_CPU_THREADS=1 comparison run did not produce results\n");
+    else if (!opt.json_out)
+      std::printf("self-check: results compared with a MOJO_CPU_THREADS=1 run (%zu cases)\n", child_digests.size());
+  }
 
   json results = json::array();
   size_t n_ok = 0, n_fail = 0, n_unsup = 0;
@@ -542,6 +584,15 @@ int main(int argc, char **argv) {
     const OpCase &c = all[i];
     ++per_op_cases[c.op];
     Outcome o = run_one(ctx, c, i, opt, test_mem.get(), host_mem.get(), schema);
+    if (opt.emit_digests) {
+      if (o.status == "OK") std::printf("%zu %llx\n", i, static_cast<unsigned long long>(o.digest));
+      continue;
+    }
+    if (have_child && o.status == "OK") {
+      auto it = child_digests.find(i);
+      if (it == child_digests.end()) o = fail("the MOJO_CPU_THREADS=1 run did not pass this case");
+      else if (it->second != o.digest) o = fail("thread-count dependent: results differ with MOJO_CPU_THREADS=1");
+    }
     if (o.status == "OK") ++n_ok;
     else if (o.status == "FAIL") ++n_fail;
     else ++n_unsup;
@@ -566,6 +617,10 @@ int main(int argc, char **argv) {
     }
   const bool coverage_fails = opt.require_coverage && !uncovered.empty();
 
+  if (opt.emit_digests) {
+    mojo_context_destroy(ctx);
+    return 0;
+  }
   if (opt.json_out) {
     json out = {{"backend", opt.backend}, {"self_check", opt.self_check}, {"quick", opt.quick},
                 {"ok", n_ok}, {"fail", n_fail}, {"not_supported", n_unsup}, {"cases", results},
