@@ -65,21 +65,27 @@ std::string Attrs::describe() const {
   return out;
 }
 
-Status run_op(mojo_context *ctx, const std::string &op, const Attrs &attrs, const std::vector<HostTensor *> &inputs,
-              const std::vector<HostTensor *> &outputs, const char *backend_spec, std::string *bound_backend) {
-  std::vector<const mojo_tensor *> in, out;
-  for (auto *t : inputs) in.push_back(t ? t->view() : nullptr);
-  for (auto *t : outputs) out.push_back(t ? t->view() : nullptr);
+mojo_op_desc make_desc(const std::string &op, const Attrs &attrs, const std::vector<const mojo_tensor *> &inputs,
+                       const std::vector<const mojo_tensor *> &outputs, const char *backend_spec) {
   mojo_op_desc desc{};
   desc.struct_size = sizeof desc;
   desc.op = op.c_str();
   desc.attrs = attrs.data();
   desc.n_attrs = attrs.size();
-  desc.inputs = in.data();
-  desc.n_inputs = in.size();
-  desc.outputs = out.data();
-  desc.n_outputs = out.size();
+  desc.inputs = inputs.data();
+  desc.n_inputs = inputs.size();
+  desc.outputs = outputs.data();
+  desc.n_outputs = outputs.size();
   desc.backend_spec = backend_spec;
+  return desc;
+}
+
+Status run_op(mojo_context *ctx, const std::string &op, const Attrs &attrs, const std::vector<HostTensor *> &inputs,
+              const std::vector<HostTensor *> &outputs, const char *backend_spec, std::string *bound_backend) {
+  std::vector<const mojo_tensor *> in, out;
+  for (auto *t : inputs) in.push_back(t ? t->view() : nullptr);
+  for (auto *t : outputs) out.push_back(t ? t->view() : nullptr);
+  mojo_op_desc desc = make_desc(op, attrs, in, out, backend_spec);
   mojo_op *handle = nullptr;
   if (mojo_status *s = mojo_op_create(ctx, &desc, &handle)) return Status(s);
   if (bound_backend) *bound_backend = mojo_op_backend(handle);

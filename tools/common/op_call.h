@@ -47,6 +47,10 @@ struct StatusDeleter {
 };
 using Status = std::unique_ptr<mojo_status, StatusDeleter>;
 
+// A create descriptor over caller-owned arrays (they and `attrs` must outlive the create call).
+mojo_op_desc make_desc(const std::string &op, const Attrs &attrs, const std::vector<const mojo_tensor *> &inputs,
+                       const std::vector<const mojo_tensor *> &outputs, const char *backend_spec = nullptr);
+
 // Tensors are passed in schema order; nullptr marks an absent optional tensor.
 Status run_op(mojo_context *ctx, const std::string &op, const Attrs &attrs, const std::vector<HostTensor *> &inputs,
               const std::vector<HostTensor *> &outputs, const char *backend_spec = nullptr,

@@ -107,17 +107,8 @@ bool run_case(mojo_context *ctx, const BenchCase &c, const Options &opt, void *f
   std::vector<const mojo_tensor *> in_ptrs, out_ptrs;
   for (size_t i = 0; i < ins.size(); ++i) in_ptrs.push_back(c.inputs[i].present ? &ins[i].view : nullptr);
   for (size_t i = 0; i < outs.size(); ++i) out_ptrs.push_back(c.outputs[i].present ? &outs[i].view : nullptr);
-  mojo_op_desc d{};
-  d.struct_size = sizeof d;
-  d.op = c.op.c_str();
-  d.attrs = c.attrs.data();
-  d.n_attrs = c.attrs.size();
-  d.inputs = in_ptrs.data();
-  d.n_inputs = in_ptrs.size();
-  d.outputs = out_ptrs.data();
-  d.n_outputs = out_ptrs.size();
   std::string pin = "+" + opt.backend;
-  d.backend_spec = pin.c_str();
+  mojo_op_desc d = tools::make_desc(c.op, c.attrs, in_ptrs, out_ptrs, pin.c_str());
   mojo_op *op = nullptr;
   json row = {{"op", c.op}, {"case", c.label}, {"bytes", bytes}};
   if (mojo_status *s = mojo_op_create(ctx, &d, &op)) {

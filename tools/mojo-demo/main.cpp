@@ -151,16 +151,7 @@ std::vector<const mojo_tensor *> ptrs(std::vector<View *> v) {
 // Returns "" on success, else the library's message (the caller collects missing ops).
 std::string create(Runtime &rt, Op &op, const std::string &spec, std::vector<View *> in, std::vector<View *> out) {
   auto i = ptrs(in), o = ptrs(out);
-  mojo_op_desc d{};
-  d.struct_size = sizeof d;
-  d.op = op.name.c_str();
-  d.attrs = op.attrs.data();
-  d.n_attrs = op.attrs.size();
-  d.inputs = i.data();
-  d.n_inputs = i.size();
-  d.outputs = o.data();
-  d.n_outputs = o.size();
-  d.backend_spec = spec.empty() ? nullptr : spec.c_str();
+  mojo_op_desc d = mojo::tools::make_desc(op.name, op.attrs, i, o, spec.empty() ? nullptr : spec.c_str());
   mojo::tools::Status s(mojo_op_create(rt.ctx(), &d, &op.h));
   if (s) return std::string(mojo_code_name(mojo_status_code(s.get()))) + ": " + mojo_status_message(s.get());
   return "";

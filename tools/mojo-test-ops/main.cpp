@@ -176,17 +176,8 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
   for (size_t i = 0; i < m.outputs.size(); ++i) out.push_back(mirror(m.outputs[i], m.out_present[i], out_m));
   if (!r.infra_error.empty()) return r;
 
-  mojo_op_desc desc{};
-  desc.struct_size = sizeof desc;
-  desc.op = c.op.c_str();
-  desc.attrs = c.attrs.data();
-  desc.n_attrs = c.attrs.size();
-  desc.inputs = in.data();
-  desc.n_inputs = in.size();
-  desc.outputs = out.data();
-  desc.n_outputs = out.size();
   const std::string spec = "NONE,+" + backend;
-  desc.backend_spec = spec.c_str();
+  mojo_op_desc desc = mojo::tools::make_desc(c.op, c.attrs, in, out, spec.c_str());
   mojo_op *op = nullptr;
   mojo::tools::Status st(mojo_op_create(ctx, &desc, &op));
   void *ws = nullptr;
