@@ -206,8 +206,18 @@ mojo_status *run_op(const mojo_op *op, const mojo_tensor *const *inputs, size_t 
     }
   }
   if (!plan) {
-    err = validate_call(call, true);
+    std::vector<int64_t> layout = structure_key(call);
+    bool known;
+    {
+      std::lock_guard<std::mutex> lock(op->validated_mutex);
+      known = layout == op->validated_layout;
+    }
+    err = validate_call(call, true, known);
     if (!err.empty()) return core_error(MOJO_STATUS_INVALID_ARGUMENT, err);
+    if (!known) {
+      std::lock_guard<std::mutex> lock(op->validated_mutex);
+      op->validated_layout = std::move(layout);
+    }
   }
   if (op->workspace_bytes > 0) {
     if (workspace == nullptr || workspace->data == nullptr)

@@ -20,6 +20,10 @@ struct mojo_op {
   // Create-time signature per tensor slot (inputs then outputs): dtype id and rank, -1 = absent.
   std::vector<int> dtypes, ranks;
   std::unique_ptr<std::mutex> serial;  // for MOJO_KERNEL_NOT_REENTRANT kernels
+  // Layout of the last run that passed the structural checks; a run with the same layout only gets the
+  // data checks (the per-call fast path of a decode loop).
+  mutable std::mutex validated_mutex;
+  mutable std::vector<int64_t> validated_layout;
 };
 
 namespace mojo::core {

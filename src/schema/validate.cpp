@@ -329,15 +329,41 @@ std::string bind_tensors(OpCall &call, const mojo_tensor *const *inputs, size_t 
   return err;
 }
 
-std::string validate_call(OpCall &call, bool need_data) {
+std::vector<int64_t> structure_key(const OpCall &call) {
+  std::vector<int64_t> key;
+  for (const auto *list : {&call.inputs, &call.outputs})
+    for (const mojo_tensor *t : *list) {
+      if (t == nullptr) {
+        key.push_back(-1);
+        continue;
+      }
+      key.push_back(t->ndim);
+      key.push_back(int64_t(t->dtype.code) | int64_t(t->dtype.bits) << 8 | int64_t(t->dtype.lanes) << 16);
+      key.push_back(int64_t(t->device.device_type) << 32 | int64_t(uint32_t(t->device.device_id)));
+      if (t->ndim < 0 || t->ndim > 16 || t->shape == nullptr) {
+        key.push_back(-3);  // malformed: never equal to a validated key
+        continue;
+      }
+      for (int32_t d = 0; d < t->ndim; ++d) key.push_back(t->shape[d]);
+      key.push_back(t->strides ? 1 : 0);
+      if (t->strides)
+        for (int32_t d = 0; d < t->ndim; ++d) key.push_back(t->strides[d]);
+    }
+  return key;
+}
+
+namespace {
+
+struct Item {
+  const TensorSpec *spec;
+  const mojo_tensor *t;
+  bool input;
+};
+
+// Descriptors, device, dtypes, shapes and op rules of a call (what does not depend on the data pointers).
+std::string validate_structure(OpCall &call, const std::vector<Item> &items) {
   const OpSchema &s = *call.schema;
-  const std::string op = s.name;
-  struct Item { const TensorSpec *spec; const mojo_tensor *t; bool input; };
-  std::vector<Item> items;
-  for (size_t i = 0; i < s.inputs.size(); ++i)
-    if (call.inputs[i]) items.push_back({&s.inputs[i], call.inputs[i], true});
-  for (size_t i = 0; i < s.outputs.size(); ++i)
-    if (call.outputs[i]) items.push_back({&s.outputs[i], call.outputs[i], false});
+  const std::string &op = s.name;
 
   // Descriptors first, so the shape and dtype checks below can trust them.
   for (const auto &it : items) {
@@ -386,6 +412,24 @@ std::string validate_call(OpCall &call, bool need_data) {
   for (const auto &rule : s.rules) {
     std::string why = rule(call);
     if (!why.empty()) return op + ": " + why;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string validate_call(OpCall &call, bool need_data, bool structure_known) {
+  const OpSchema &s = *call.schema;
+  const std::string &op = s.name;
+  std::vector<Item> items;
+  items.reserve(s.inputs.size() + s.outputs.size());
+  for (size_t i = 0; i < s.inputs.size(); ++i)
+    if (call.inputs[i]) items.push_back({&s.inputs[i], call.inputs[i], true});
+  for (size_t i = 0; i < s.outputs.size(); ++i)
+    if (call.outputs[i]) items.push_back({&s.outputs[i], call.outputs[i], false});
+  if (!structure_known) {
+    std::string why = validate_structure(call, items);
+    if (!why.empty()) return why;
   }
   if (!need_data) return "";
   for (const auto &it : items)

@@ -53,7 +53,13 @@ std::string bind_tensors(OpCall &call, const mojo_tensor *const *inputs, size_t 
 
 // Full check: descriptors, dtypes, shapes, one device, custom rules; with need_data also data pointers and
 // output/input overlap. Returns "" or the message (already prefixed with the op name).
-std::string validate_call(OpCall &call, bool need_data);
+// structure_known: the descriptors (dtypes, shapes, strides, devices) equal ones that passed before, so only
+// the data checks run (the per-run fast path of an op handle).
+std::string validate_call(OpCall &call, bool need_data, bool structure_known = false);
+
+// A key of everything validate_call's structural checks read (per slot: dtype, device, shape, strides), so
+// an op handle can skip them when a run repeats the previous run's layout.
+std::vector<int64_t> structure_key(const OpCall &call);
 
 // The device every tensor of a validated call lives on.
 mojo_device call_device(const OpCall &call);

@@ -133,6 +133,35 @@ TEST_F(Validation, RunMustMatchCreate) {
   mojo_op_destroy(op);
 }
 
+TEST_F(Validation, RepeatedLayoutsSkipOnlyTheStructuralChecks) {
+  // The per-op fast path: a run with the last validated layout skips shape checks, never data checks, and a
+  // new layout is validated in full again.
+  const mojo_tensor *in[] = {x.view(), w.view()};
+  const mojo_tensor *outs[] = {out.view()};
+  mojo_op_desc desc{};
+  desc.struct_size = sizeof desc;
+  desc.op = "rms_norm";
+  desc.inputs = in;
+  desc.n_inputs = 2;
+  desc.outputs = outs;
+  desc.n_outputs = 1;
+  mojo_op *op = nullptr;
+  ASSERT_EQ(mojo_op_create(ctx, &desc, &op), nullptr);
+  ASSERT_EQ(Status(mojo_op_run(op, in, 2, outs, 1, nullptr, nullptr)), nullptr);
+  ASSERT_EQ(Status(mojo_op_run(op, in, 2, outs, 1, nullptr, nullptr)), nullptr);
+  HostTensor x_null = x;
+  x_null.mutable_view()->data = nullptr;
+  const mojo_tensor *in_null[] = {x_null.view(), w.view()};
+  Status s1(mojo_op_run(op, in_null, 2, outs, 1, nullptr, nullptr));
+  EXPECT_EQ(mojo_status_code(s1.get()), MOJO_STATUS_INVALID_ARGUMENT) << "null data after a good run";
+  HostTensor bad_out(MOJO_DT_BF16, {4, 63});
+  bad_out.fill(kSentinel);
+  const mojo_tensor *outs_bad[] = {bad_out.view()};
+  Status s2(mojo_op_run(op, in, 2, outs_bad, 1, nullptr, nullptr));
+  expect_rejected(std::move(s2), {"rms_norm", "'out'"}, bad_out);
+  mojo_op_destroy(op);
+}
+
 TEST_F(Validation, DataDependentErrorsLeaveOutputsUntouched) {
   HostTensor ids(MOJO_DT_INT64, {3}), table(MOJO_DT_FP32, {10, 4}), emb(MOJO_DT_FP32, {3, 4});
   ids.fill_ints({1, 10, 2});
