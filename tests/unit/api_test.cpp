@@ -48,14 +48,10 @@ TEST(Api, ReportShowsReferenceImplementingEveryOp) {
 TEST(Api, OpHandleReportsBindingAndWorkspace) {
   mojo_context *ctx = make_context();
   HostTensor x(MOJO_DT_FP32, {2, 8}), y(MOJO_DT_FP32, {2, 8});
-  const mojo_tensor *in[] = {x.view()}, *out[] = {y.view()};
-  mojo_op_desc d{};
-  d.struct_size = sizeof d;
-  d.op = "silu";
-  d.inputs = in;
-  d.n_inputs = 1;
-  d.outputs = out;
-  d.n_outputs = 1;
+  const Attrs none;
+  const std::string name = "silu";
+  const std::vector<const mojo_tensor *> in{x.view()}, out{y.view()};
+  mojo_op_desc d = make_desc(name, none, in, out);  // points into the named lists above
   mojo_op *op = nullptr;
   ASSERT_EQ(mojo_op_create(ctx, &d, &op), nullptr);
   EXPECT_STREQ(mojo_op_name(op), "silu");

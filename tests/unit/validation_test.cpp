@@ -110,13 +110,10 @@ TEST_F(Validation, DevicesMustAgree) {
 TEST_F(Validation, RunMustMatchCreate) {
   const mojo_tensor *in[] = {x.view(), w.view()};
   const mojo_tensor *outs[] = {out.view()};
-  mojo_op_desc desc{};
-  desc.struct_size = sizeof desc;
-  desc.op = "rms_norm";
-  desc.inputs = in;
-  desc.n_inputs = 2;
-  desc.outputs = outs;
-  desc.n_outputs = 1;
+  const Attrs none;
+  const std::string name = "rms_norm";
+  const std::vector<const mojo_tensor *> in_list(in, in + 2), out_list(outs, outs + 1);
+  mojo_op_desc desc = make_desc(name, none, in_list, out_list);  // points into the named lists above
   mojo_op *op = nullptr;
   ASSERT_EQ(mojo_op_create(ctx, &desc, &op), nullptr);
   HostTensor x16(MOJO_DT_FP16, {4, 64}), out16(MOJO_DT_FP16, {4, 64});
@@ -138,13 +135,10 @@ TEST_F(Validation, RepeatedLayoutsSkipOnlyTheStructuralChecks) {
   // new layout is validated in full again.
   const mojo_tensor *in[] = {x.view(), w.view()};
   const mojo_tensor *outs[] = {out.view()};
-  mojo_op_desc desc{};
-  desc.struct_size = sizeof desc;
-  desc.op = "rms_norm";
-  desc.inputs = in;
-  desc.n_inputs = 2;
-  desc.outputs = outs;
-  desc.n_outputs = 1;
+  const Attrs none;
+  const std::string name = "rms_norm";
+  const std::vector<const mojo_tensor *> in_list(in, in + 2), out_list(outs, outs + 1);
+  mojo_op_desc desc = make_desc(name, none, in_list, out_list);  // points into the named lists above
   mojo_op *op = nullptr;
   ASSERT_EQ(mojo_op_create(ctx, &desc, &op), nullptr);
   ASSERT_EQ(Status(mojo_op_run(op, in, 2, outs, 1, nullptr, nullptr)), nullptr);

@@ -47,7 +47,8 @@ struct StatusDeleter {
 };
 using Status = std::unique_ptr<mojo_status, StatusDeleter>;
 
-// A create descriptor over caller-owned arrays (they and `attrs` must outlive the create call).
+// A create descriptor that points into `op`, `attrs`, `inputs` and `outputs`: pass named objects that outlive
+// the mojo_op_create / mojo_op_explain_json call, never temporaries.
 mojo_op_desc make_desc(const std::string &op, const Attrs &attrs, const std::vector<const mojo_tensor *> &inputs,
                        const std::vector<const mojo_tensor *> &outputs, const char *backend_spec = nullptr);
 
