@@ -136,13 +136,7 @@ extern "C" __attribute__((visibility("hidden"))) const mojo_plugin_api *mojo_cpu
   g_host.api = host;
   g_host.backend = "cpu";
   static mojo_plugin_api api = [] {
-    mojo_plugin_api a{};
-    a.struct_size = sizeof a;
-    a.abi_major = MOJO_PLUGIN_ABI_MAJOR;
-    a.abi_minor = MOJO_PLUGIN_ABI_MINOR;
-    a.name = "cpu";
-    a.version = "0.1.0";
-    a.default_priority = 0;
+    mojo_plugin_api a = mojo::common::plugin_api_v1("cpu", "0.1.0", 0);
     a.probe = probe;
     a.init = init;
     a.devices = devices;

@@ -407,13 +407,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_pl
   g_host.api = host;
   g_host.backend = "cuda";
   static mojo_plugin_api api = [] {
-    mojo_plugin_api a{};
-    a.struct_size = sizeof a;
-    a.abi_major = MOJO_PLUGIN_ABI_MAJOR;
-    a.abi_minor = MOJO_PLUGIN_ABI_MINOR;
-    a.name = "cuda";
-    a.version = "0.1.0";
-    a.default_priority = 100;
+    mojo_plugin_api a = mojo::common::plugin_api_v1("cuda", "0.1.0", 100);
     a.probe = probe;
     a.init = init;
     a.devices = devices;

@@ -111,13 +111,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *ENTRY_S
   g_host.api = host;
   g_host.backend = TEST_PLUGIN_NAME;
   static mojo_plugin_api api = [] {
-    mojo_plugin_api a{};
-    a.struct_size = sizeof a;
-    a.abi_major = MOJO_PLUGIN_ABI_MAJOR;
-    a.abi_minor = MOJO_PLUGIN_ABI_MINOR;
-    a.name = TEST_PLUGIN_NAME;
-    a.version = "0.0.1-test";
-    a.default_priority = 10;
+    mojo_plugin_api a = mojo::common::plugin_api_v1(TEST_PLUGIN_NAME, "0.0.1-test", 10);
     a.probe = probe;
     a.init = init;
     a.devices = devices;

@@ -34,6 +34,18 @@ struct PluginHost {
   }
 };
 
+// An ABI 1.0 plugin table with its header filled in; the plugin then sets its functions and kernel table.
+inline mojo_plugin_api plugin_api_v1(const char *name, const char *version, int32_t default_priority) {
+  mojo_plugin_api a{};
+  a.struct_size = sizeof a;
+  a.abi_major = MOJO_PLUGIN_ABI_MAJOR;
+  a.abi_minor = MOJO_PLUGIN_ABI_MINOR;
+  a.name = name;
+  a.version = version;
+  a.default_priority = default_priority;
+  return a;
+}
+
 inline void set_verdict(mojo_verdict *v, bool accept, int32_t code = MOJO_DECLINE_NONE, const std::string &msg = "") {
   v->accept = accept ? 1 : 0;
   v->reason_code = code;
