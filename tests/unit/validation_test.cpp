@@ -27,6 +27,17 @@ class Validation : public ::testing::Test {
   }
   void TearDown() override { mojo_context_destroy(ctx); }
 
+  // An rms_norm op created for (x, w) -> out; nullptr when creation fails.
+  mojo_op *create_rms_norm() {
+    const Attrs none;
+    const std::string name = "rms_norm";
+    const std::vector<const mojo_tensor *> in{x.view(), w.view()}, outs{out.view()};
+    mojo_op_desc desc = make_desc(name, none, in, outs);  // points into the named objects above
+    mojo_op *op = nullptr;
+    Status s(mojo_op_create(ctx, &desc, &op));
+    return s ? nullptr : op;
+  }
+
   // Expects INVALID_ARGUMENT whose message mentions every word, and an untouched output.
   void expect_rejected(Status s, std::initializer_list<const char *> words, const HostTensor &o) {
     ASSERT_NE(s, nullptr) << "call was accepted";
@@ -108,14 +119,8 @@ TEST_F(Validation, DevicesMustAgree) {
 }
 
 TEST_F(Validation, RunMustMatchCreate) {
-  const mojo_tensor *in[] = {x.view(), w.view()};
-  const mojo_tensor *outs[] = {out.view()};
-  const Attrs none;
-  const std::string name = "rms_norm";
-  const std::vector<const mojo_tensor *> in_list(in, in + 2), out_list(outs, outs + 1);
-  mojo_op_desc desc = make_desc(name, none, in_list, out_list);  // points into the named lists above
-  mojo_op *op = nullptr;
-  ASSERT_EQ(mojo_op_create(ctx, &desc, &op), nullptr);
+  mojo_op *op = create_rms_norm();
+  ASSERT_NE(op, nullptr);
   HostTensor x16(MOJO_DT_FP16, {4, 64}), out16(MOJO_DT_FP16, {4, 64});
   out16.fill(kSentinel);
   const mojo_tensor *in16[] = {x16.view(), w.view()};
@@ -135,12 +140,8 @@ TEST_F(Validation, RepeatedLayoutsSkipOnlyTheStructuralChecks) {
   // new layout is validated in full again.
   const mojo_tensor *in[] = {x.view(), w.view()};
   const mojo_tensor *outs[] = {out.view()};
-  const Attrs none;
-  const std::string name = "rms_norm";
-  const std::vector<const mojo_tensor *> in_list(in, in + 2), out_list(outs, outs + 1);
-  mojo_op_desc desc = make_desc(name, none, in_list, out_list);  // points into the named lists above
-  mojo_op *op = nullptr;
-  ASSERT_EQ(mojo_op_create(ctx, &desc, &op), nullptr);
+  mojo_op *op = create_rms_norm();
+  ASSERT_NE(op, nullptr);
   ASSERT_EQ(Status(mojo_op_run(op, in, 2, outs, 1, nullptr, nullptr)), nullptr);
   ASSERT_EQ(Status(mojo_op_run(op, in, 2, outs, 1, nullptr, nullptr)), nullptr);
   HostTensor x_null = x;

@@ -64,6 +64,14 @@ struct KvSource {
   const BlockTable *bt = nullptr;
   TensorView k{nullptr}, v{nullptr};
 
+  static KvSource paged(const PagedCache &kc, const PagedCache &vc, const BlockTable &bt) {
+    KvSource s;
+    s.kc = &kc;
+    s.vc = &vc;
+    s.bt = &bt;
+    return s;
+  }
+
   // K and V rows [0, L) of KV head g for the job into k_out/v_out [L*D].
   void gather(const SeqJob &job, int64_t g, int64_t d, float *k_out, float *v_out) const {
     for (int64_t j = 0; j < job.L; ++j) {
@@ -224,11 +232,7 @@ mojo_status *paged_prefill(const KernelCall &c, bool swa) {
     jobs.push_back(j);
   }
   if (!err.empty()) return c.error(MOJO_STATUS_INVALID_ARGUMENT, err);
-  KvSource src;
-  src.kc = &kc;
-  src.vc = &vc;
-  src.bt = &bt;
-  attend_all(cfg, jobs, src, query, c.out(0));
+  attend_all(cfg, jobs, KvSource::paged(kc, vc, bt), query, c.out(0));
   return nullptr;
 }
 
@@ -253,11 +257,7 @@ mojo_status *paged_decode(const KernelCall &c, bool swa) {
     jobs.push_back(j);
   }
   if (!err.empty()) return c.error(MOJO_STATUS_INVALID_ARGUMENT, err);
-  KvSource src;
-  src.kc = &kc;
-  src.vc = &vc;
-  src.bt = &bt;
-  attend_all(cfg, jobs, src, query, c.out(0));
+  attend_all(cfg, jobs, KvSource::paged(kc, vc, bt), query, c.out(0));
   return nullptr;
 }
 

@@ -183,6 +183,14 @@ int64_t nucleus(Candidates &c, float top_p, int64_t min_keep, float filter_value
 
 int64_t row_cost(int64_t v) { return 16 * v; }
 
+// Draws among the first `width` candidates of row r and writes the chosen probability and token id.
+void emit_draw(const Candidates &cand, int64_t width, float u, const TensorView &probs, const TensorView &tokens,
+               const mojo_tensor *tokens_tensor, int64_t r) {
+  const int64_t j = draw(cand.p.data(), width, u);
+  probs.store(probs.row_offset(r), cand.p[size_t(j)]);
+  store_index(tokens_tensor, tokens.row_offset(r), cand.id(j));
+}
+
 mojo_status *top_k_sampling(const KernelCall &c) {
   TensorView logits(c.in(0)), probs(c.out(0)), tokens(c.out(1));
   const int64_t rows = logits.rows(), v = logits.cols();
@@ -195,9 +203,7 @@ mojo_status *top_k_sampling(const KernelCall &c) {
     for (int64_t r = begin; r < end; ++r) {
       cand.load(logits, r, k);
       softmax_candidates(cand);
-      const int64_t j = draw(cand.p.data(), k, u[size_t(r)]);
-      probs.store(probs.row_offset(r), cand.p[size_t(j)]);
-      store_index(c.out(1), tokens.row_offset(r), cand.id(j));
+      emit_draw(cand, k, u[size_t(r)], probs, tokens, c.out(1), r);
     }
   });
   return nullptr;
@@ -218,9 +224,7 @@ mojo_status *top_p_sampling(const KernelCall &c) {
       cand.load(logits, r, k);
       int64_t width = 0;
       nucleus(cand, top_p[size_t(r)], min_keep, filter_value, false, width);
-      const int64_t j = draw(cand.p.data(), width, u[size_t(r)]);
-      probs.store(probs.row_offset(r), cand.p[size_t(j)]);
-      store_index(c.out(1), tokens.row_offset(r), cand.id(j));
+      emit_draw(cand, width, u[size_t(r)], probs, tokens, c.out(1), r);
     }
   });
   return nullptr;
