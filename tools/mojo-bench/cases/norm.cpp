@@ -1,0 +1,24 @@
+#include "../bench_cases.h"
+
+#include "mojo_common/dtype.h"
+
+namespace mojo::bench {
+
+void add_norm_cases(std::vector<BenchCase> &out) {
+  const int bf16 = MOJO_DT_BF16, fp32 = MOJO_DT_FP32;
+  for (int64_t tokens : {int64_t(16384), int64_t(1), int64_t(16), int64_t(64)}) {
+    const bool lat = tokens <= 64;
+    const int64_t h = 4096;
+    const std::string label = "bf16 " + std::to_string(tokens) + "x" + std::to_string(h);
+    out.push_back({"rms_norm", label, tools::Attrs().f("eps", 1e-6), {{bf16, {tokens, h}}, {bf16, {h}}},
+                   {{bf16, {tokens, h}}}, lat});
+    out.push_back({"residual_add_rms_norm", label, tools::Attrs().f("eps", 1e-6),
+                   {{bf16, {tokens, h}}, {bf16, {tokens, h}}, {bf16, {h}}}, {{bf16, {tokens, h}}, {bf16, {tokens, h}}},
+                   lat});
+    if (!lat)
+      out.push_back({"layer_norm", label, tools::Attrs(), {{bf16, {tokens, h}}, {fp32, {h}}, {fp32, {h}}},
+                     {{bf16, {tokens, h}}}, false});
+  }
+}
+
+}  // namespace mojo::bench
