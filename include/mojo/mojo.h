@@ -244,6 +244,11 @@ mojo_status *mojo_op_run(const mojo_op *op, const mojo_tensor *const *inputs, si
  * mojo_op_run can be captured in a graph. A no-op returning NULL for ops without a plan step. */
 mojo_status *mojo_op_plan(const mojo_op *op, const mojo_tensor *const *inputs, size_t n_inputs,
                           const mojo_tensor *workspace, void *stream);
+/* Deferred errors (spec ops.md 1.4): a device backend checks device-resident metadata (block ids, lengths,
+ * token ids) inside its kernels, skips all writes of a run whose metadata is bad and records the error.
+ * mojo_op_check waits for the op's earlier runs on `stream`, returns that error (INVALID_ARGUMENT naming the
+ * op and the argument) and clears it; NULL when there is none or the backend checks eagerly (cpu). */
+mojo_status *mojo_op_check(const mojo_op *op, void *stream);
 /* Name of the backend the op was bound to; lives as long as the process. */
 const char *mojo_op_backend(const mojo_op *op);
 /* Name of the op. */

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-enum { MOJO_PLUGIN_ABI_MAJOR = 1, MOJO_PLUGIN_ABI_MINOR = 0 };
+enum { MOJO_PLUGIN_ABI_MAJOR = 1, MOJO_PLUGIN_ABI_MINOR = 1 };
 
 /* Dtype ids for the bit masks of the static kernel table (bit 1 << id). */
 enum {
@@ -145,6 +145,10 @@ typedef struct mojo_plugin_api {
   void (*kernel_destroy)(mojo_kernel *kernel);
   /* --- optional in minor 0 (may be NULL) --- */
   mojo_status *(*kernel_plan)(const mojo_kernel *kernel, const mojo_run_args *args);
+  /* --- optional, minor 1 (may be NULL; a shorter struct_size means absent) --- */
+  /* Deferred errors: waits for the kernel's earlier runs on `stream`, returns the first error they found in
+     device-resident metadata (INVALID_ARGUMENT naming op and argument) and clears it; NULL when none. */
+  mojo_status *(*kernel_check)(const mojo_kernel *kernel, void *stream);
 } mojo_plugin_api;
 
 /* The one symbol a plugin exports. Returns NULL if it cannot work with this host at all. */

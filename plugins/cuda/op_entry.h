@@ -33,6 +33,7 @@ struct Call {
   void *workspace;        // caller's workspace (nullptr when the kernel asked for none)
   size_t workspace_bytes;
   cudaStream_t stream;
+  int32_t *error_word;    // device word for deferred metadata errors (Entry::describe_error set), else nullptr
 
   const mojo_tensor *input(size_t i) const { return i < n_in ? in[i] : nullptr; }
   const mojo_tensor *output(size_t i) const { return i < n_out ? out[i] : nullptr; }
@@ -53,6 +54,9 @@ using AcceptFn = std::string (*)(const mojo_op_sig &, int *code);
 // *workspace_bytes starts at 0; a kernel that sets it receives a caller workspace of that size in run/plan.
 using PrepareFn = std::string (*)(State &, const mojo_op_sig &, void **impl, size_t *workspace_bytes);
 using ReleaseFn = void (*)(void *impl);
+// Text for a non-zero code a kernel raised into Call::error_word (kernels/device_error.cuh); the plugin
+// reports it as INVALID_ARGUMENT "<op>: <text>" from mojo_op_check.
+using DescribeErrorFn = std::string (*)(int32_t code);
 
 struct Entry {
   mojo_kernel_decl decl;
@@ -61,6 +65,7 @@ struct Entry {
   PrepareFn prepare = nullptr;
   ReleaseFn release = nullptr;
   RunFn plan = nullptr;  // mojo_op_plan; Call::out is empty
+  DescribeErrorFn describe_error = nullptr;  // set: the kernel gets a device error word (checks metadata on device)
 };
 
 constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1u << MOJO_DT_FP32);

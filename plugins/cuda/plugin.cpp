@@ -47,6 +47,7 @@ struct mojo_kernel {
   int device;
   void *impl;
   size_t workspace_bytes;
+  int32_t *error_word;  // device word for deferred metadata errors (Entry::describe_error), else nullptr
 };
 
 namespace mojo::cuda {
@@ -125,25 +126,52 @@ mojo_status *query(void *, const mojo_op_sig *sig, mojo_verdict *v) {
   return nullptr;
 }
 
+// Switches to `device` for its lifetime and back to the caller's device after.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    cudaGetDevice(&caller_);
+    if (caller_ != device) status_ = cudaSetDevice(device);
+  }
+  ~DeviceScope() {
+    int now = -1;
+    cudaGetDevice(&now);
+    if (caller_ >= 0 && now != caller_) cudaSetDevice(caller_);
+  }
+  cudaError_t status() const { return status_; }
+
+ private:
+  int caller_ = -1;
+  cudaError_t status_ = cudaSuccess;
+};
+
+void release_parts(const Entry *e, void *impl, int32_t *error_word) {
+  if (impl && e->release) e->release(impl);
+  if (error_word) cudaFree(error_word);
+}
+
 mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **kernel, size_t *ws) {
   const Entry *e = find_entry(sig->op);
   if (e == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": no cuda kernel"));
+  DeviceScope scope(sig->device.device_id);
+  if (scope.status() != cudaSuccess) return backend_error(sig->op, cuda_message(scope.status()));
   void *impl = nullptr;
   size_t workspace_bytes = 0;
-  if (e->prepare) {
-    int current = -1;
-    cudaGetDevice(&current);
-    cudaSetDevice(sig->device.device_id);
-    std::string err = e->prepare(*static_cast<State *>(state), *sig, &impl, &workspace_bytes);
-    if (current >= 0) cudaSetDevice(current);
-    if (!err.empty()) {
-      if (impl && e->release) e->release(impl);
-      return backend_error(sig->op, err);
-    }
+  int32_t *error_word = nullptr;
+  std::string err;
+  if (e->prepare) err = e->prepare(*static_cast<State *>(state), *sig, &impl, &workspace_bytes);
+  if (err.empty() && e->describe_error) {  // allocation belongs to create, never to run
+    err = cuda_message(cudaMalloc(&error_word, sizeof(int32_t)));
+    if (err.empty()) err = cuda_message(cudaMemset(error_word, 0, sizeof(int32_t)));
   }
-  mojo_kernel *k = new (std::nothrow) mojo_kernel{e, sig->attrs, sig->n_attrs, sig->device.device_id, impl, workspace_bytes};
+  if (!err.empty()) {
+    release_parts(e, impl, error_word);
+    return backend_error(sig->op, err);
+  }
+  mojo_kernel *k = new (std::nothrow)
+      mojo_kernel{e, sig->attrs, sig->n_attrs, sig->device.device_id, impl, workspace_bytes, error_word};
   if (k == nullptr) {
-    if (impl && e->release) e->release(impl);
+    release_parts(e, impl, error_word);
     return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
   }
   *kernel = k;
@@ -153,20 +181,33 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
 
 // run and plan: switch to the kernel's device, call the entry's function, switch back.
 mojo_status *invoke(const mojo_kernel *k, const mojo_run_args *args, bool plan) {
-  int current = -1;
-  cudaGetDevice(&current);
-  if (current != k->device) {
-    if (cudaError_t e = cudaSetDevice(k->device); e != cudaSuccess) return backend_error(k->entry->decl.op, cuda_message(e));
-  }
+  DeviceScope scope(k->device);
+  if (scope.status() != cudaSuccess) return backend_error(k->entry->decl.op, cuda_message(scope.status()));
   void *ws = args->workspace ? common::data_ptr(*args->workspace) : nullptr;
   Call c{k->impl, args->inputs, args->n_inputs, plan ? nullptr : args->outputs, plan ? 0 : args->n_outputs,
-         k->attrs, k->n_attrs, ws, ws ? k->workspace_bytes : 0, static_cast<cudaStream_t>(args->stream)};
+         k->attrs, k->n_attrs, ws, ws ? k->workspace_bytes : 0, static_cast<cudaStream_t>(args->stream),
+         k->error_word};
   std::string err = plan ? k->entry->plan(c) : k->entry->run(c);
-  if (current >= 0 && current != k->device) cudaSetDevice(current);
   return err.empty() ? nullptr : backend_error(k->entry->decl.op, err);
 }
 
 mojo_status *kernel_run(const mojo_kernel *k, const mojo_run_args *args) { return invoke(k, args, false); }
+
+// Reads the deferred-error word after the kernel's runs on `stream`, then clears it.
+mojo_status *kernel_check(const mojo_kernel *k, void *stream) {
+  if (k->error_word == nullptr) return nullptr;
+  const char *op = k->entry->decl.op;
+  DeviceScope scope(k->device);
+  auto s = static_cast<cudaStream_t>(stream);
+  int32_t code = 0;
+  std::string err = cuda_message(cudaMemcpyAsync(&code, k->error_word, sizeof code, cudaMemcpyDeviceToHost, s));
+  if (err.empty()) err = cuda_message(cudaStreamSynchronize(s));
+  if (err.empty() && code != 0) err = cuda_message(cudaMemsetAsync(k->error_word, 0, sizeof(int32_t), s));
+  if (err.empty()) err = cuda_message(cudaStreamSynchronize(s));
+  if (!err.empty()) return backend_error(op, err);
+  if (code == 0) return nullptr;
+  return g_host.error(MOJO_STATUS_INVALID_ARGUMENT, cat(op, ": ", k->entry->describe_error(code)));
+}
 
 // Kernels without a plan step accept mojo_op_plan as a no-op (nothing to schedule).
 mojo_status *kernel_plan(const mojo_kernel *k, const mojo_run_args *args) {
@@ -174,7 +215,7 @@ mojo_status *kernel_plan(const mojo_kernel *k, const mojo_run_args *args) {
 }
 
 void kernel_destroy(mojo_kernel *k) {
-  if (k && k->impl && k->entry->release) k->entry->release(k->impl);
+  if (k) release_parts(k->entry, k->impl, k->error_word);
   delete k;
 }
 
@@ -198,6 +239,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_pl
     a.kernel_run = kernel_run;
     a.kernel_destroy = kernel_destroy;
     a.kernel_plan = kernel_plan;
+    a.kernel_check = kernel_check;
     return a;
   }();
   return &api;

@@ -210,6 +210,14 @@ mojo_status *mojo_op_plan(const mojo_op *op, const mojo_tensor *const *inputs, s
   return guarded("mojo_op_plan", [&] { return run_op(op, inputs, n_inputs, nullptr, 0, workspace, stream, true); });
 }
 
+mojo_status *mojo_op_check(const mojo_op *op, void *stream) {
+  return guarded("mojo_op_check", [&]() -> mojo_status * {
+    if (op == nullptr) return core_error(MOJO_STATUS_INVALID_ARGUMENT, "mojo_op_check: op is NULL");
+    if (op->kernel == nullptr || !op->backend->has_check()) return nullptr;
+    return op->backend->api->kernel_check(op->kernel, stream);
+  });
+}
+
 const char *mojo_op_backend(const mojo_op *op) { return op && op->backend ? op->backend->name.c_str() : ""; }
 const char *mojo_op_name(const mojo_op *op) { return op ? op->schema->name.c_str() : ""; }
 

@@ -128,6 +128,11 @@ std::string check_api(const mojo_plugin_api *api, const std::string &file) {
 
 const mojo_host_api *host_api() { return &g_host; }
 
+bool Backend::has_check() const {
+  return api->struct_size >= offsetof(mojo_plugin_api, kernel_check) + sizeof(api->kernel_check) &&
+         api->kernel_check != nullptr;
+}
+
 bool Backend::has_plan() const {
   return api->struct_size >= offsetof(mojo_plugin_api, kernel_plan) + sizeof(api->kernel_plan) &&
          api->kernel_plan != nullptr;

@@ -31,7 +31,8 @@ struct Backend {
   std::string probe_reason;
   std::vector<mojo_device_desc> devices;
 
-  bool has_plan() const;  // kernel_plan is covered by struct_size and non-null
+  bool has_plan() const;   // kernel_plan is covered by struct_size and non-null
+  bool has_check() const;  // kernel_check likewise (ABI minor 1)
 };
 
 class Registry {

@@ -59,6 +59,7 @@ TEST(Api, OpHandleReportsBindingAndWorkspace) {
   size_t ws = 99;
   ASSERT_EQ(mojo_op_workspace_size(op, &ws), nullptr);
   EXPECT_EQ(ws, 0u);
+  EXPECT_EQ(mojo_op_check(op, nullptr), nullptr);  // cpu checks eagerly: never a deferred error
   char *explain = nullptr;
   ASSERT_EQ(mojo_op_explain_json(ctx, &d, &explain), nullptr);
   json e = json::parse(explain);
@@ -68,6 +69,13 @@ TEST(Api, OpHandleReportsBindingAndWorkspace) {
   EXPECT_TRUE(cpu_chosen) << e.dump();
   mojo_op_destroy(op);
   mojo_context_destroy(ctx);
+}
+
+// mojo_op_check on a NULL op is rejected by name.
+TEST(Api, OpCheckRejectsNullOp) {
+  Status s(mojo_op_check(nullptr, nullptr));
+  EXPECT_EQ(mojo_status_code(s.get()), MOJO_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mojo_status_message(s.get())).find("mojo_op_check"), std::string::npos);
 }
 
 TEST(Api, OlderCallerStructsAreAccepted) {
@@ -92,3 +100,4 @@ TEST(Api, OlderCallerStructsAreAccepted) {
 
 }  // namespace
 }  // namespace mojo::tools
+

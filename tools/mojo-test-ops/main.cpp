@@ -201,6 +201,8 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
     if (!st && r.infra_error.empty()) st.reset(mojo_op_plan(op, in.data(), in.size(), wsp, nullptr));
     if (!st && r.infra_error.empty()) st.reset(mojo_op_run(op, in.data(), in.size(), out.data(), out.size(), wsp, nullptr));
     if (!mem->synchronize() && r.infra_error.empty()) r.infra_error = mem->error();
+    // Device backends report bad device-resident metadata after the run (deferred errors).
+    if (!st && r.infra_error.empty()) st.reset(mojo_op_check(op, nullptr));
   }
   r.code = mojo_status_code(st.get());
   r.message = mojo_status_message(st.get());
