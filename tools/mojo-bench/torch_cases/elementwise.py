@@ -64,7 +64,6 @@ VARIANTS = {
     "apply_rope": {"eager": rope_composite, "compile": torch.compile(rope_composite)},
     "dynamic_quant": {"eager": dyn_quant, "compile": torch.compile(dyn_quant)},
     "rms_norm_quant": {"eager": rms_quant, "compile": torch.compile(rms_quant)},
-    "linear": {"eager": lambda x, w, b: F.linear(x, w, b)},
     "gelu": {"eager": F.gelu, "compile": torch.compile(F.gelu)},
 }
 
