@@ -503,6 +503,11 @@ class Op:
         ws = self._workspace(first) if self.workspace_size else None
         check(lib.mojo_op_plan(self.handle, self._in_addr, self._n_in, ws, stream))
 
+    def check(self, stream=None):
+        """Raises the deferred error of earlier runs (bad device-resident metadata such as block ids, found
+        by a device backend's kernels, which then wrote nothing); waits for `stream`. cpu checks eagerly."""
+        check(lib.mojo_op_check(self.handle, stream))
+
     def close(self):
         h, self.handle = self.handle, None
         if h:

@@ -151,6 +151,7 @@ _proto("mojo_op_workspace_size", _vp, _vp, ctypes.POINTER(_sz))
 # Arrays of tensor pointers are passed as raw addresses: cheaper per call than typed pointer conversion.
 _proto("mojo_op_run", _vp, _vp, _vp, _sz, _vp, _sz, _vp, _vp)
 _proto("mojo_op_plan", _vp, _vp, _vp, _sz, _vp, _vp)
+_proto("mojo_op_check", _vp, _vp, _vp)
 _proto("mojo_op_backend", ctypes.c_char_p, _vp)
 _proto("mojo_op_name", ctypes.c_char_p, _vp)
 _proto("mojo_op_destroy", None, _vp)

@@ -147,41 +147,125 @@ def _make_impls(op_schema, returned):
             return None
         return res[0] if len(res) == 1 else tuple(res)
 
-    # Eager fast path: per input signature (shapes, dtypes, device, strides, attrs) the output shapes and a
-    # bound Op are cached, so a repeated call only allocates its outputs and patches data pointers.
+    # Eager path: a function generated for this op's exact torch signature (no *args/dict juggling). Per
+    # input signature (shapes, dtypes, strides, device, attrs) it caches the output shapes and a bound Op;
+    # a hit allocates the outputs, patches the data pointers into the Op's descriptors and calls mojo_op_run
+    # on torch's current raw stream. A miss builds the entry (slow path) and calls again.
     cache = {}
 
-    def signature(inputs, outs, attrs):
-        return (tuple(None if x is None else (x.shape, x.dtype, x.device, x.stride()) for x in inputs),
-                tuple(o is None for o in outs),
-                tuple(tuple(v) if isinstance(v, list) else v for v in attrs.values()))
-
-    def impl(*args, **kwargs):
+    def build(*args, **kwargs):
         inputs, outs, attrs = split(args, kwargs)
-        key = signature(inputs, outs, attrs)
-        entry = cache.get(key)
-        if entry is None:
-            res = alloc(inputs, outs, attrs)
-            given = {k: v for k, v in attrs.items() if v is not None}
-            op = _core.Op(name, inputs, outs, given)
-            entry = ([(tuple(r.shape), r.dtype) for r in res], op, threading.Lock())
-            with _lock:
-                cache[key] = entry
-        else:
-            like = next(x for x in inputs if x is not None)
-            res = []
-            for i, (shape, dtype) in zip(returned, entry[0]):
-                outs[i] = torch.empty(shape, dtype=dtype, device=like.device)
-                res.append(outs[i])
-        with entry[2]:
-            entry[1].run(inputs, outs)
-        return ret(res)
+        key = _fast_key(inputs, outs, attrs)
+        res = alloc(inputs, outs, attrs)
+        given = {k: v for k, v in attrs.items() if v is not None}
+        op = _core.Op(name, inputs, outs, given)
+        first = next(x for x in inputs if x is not None)
+        with _lock:
+            cache.setdefault(key, _Entry(op, [(tuple(r.shape), r.dtype) for r in res], first))
+
+    impl = _generate_impl(op_schema, returned, order, in_names, out_names, attr_names, cache, build)
 
     def fake(*args, **kwargs):
         inputs, outs, attrs = split(args, kwargs)
         return ret(alloc(inputs, outs, attrs))
 
     return impl, fake
+
+
+class _Entry:
+    """What a cache hit of the generated impl needs, flat: the Op's handle, descriptor arrays and slots."""
+    __slots__ = ("op", "handle", "in_addr", "out_addr", "n_in", "n_out", "in_t", "out_t", "shapes", "ws", "lock",
+                 "cuda", "device", "device_index")
+
+    def __init__(self, op, shapes, first):
+        self.op = op  # keeps the descriptors alive
+        self.handle, self.in_addr, self.out_addr = op.handle, op._in_addr, op._out_addr
+        self.n_in, self.n_out = op._n_in, op._n_out
+        for s in op._in_slots + op._out_slots:
+            if s is not None:  # the generated code writes the whole address into data
+                s.t.data, s.t.byte_offset = (s.t.data or 0) + s.t.byte_offset, 0
+        self.in_t = [None if s is None else s.t for s in op._in_slots]
+        self.out_t = [None if s is None else s.t for s in op._out_slots]
+        self.shapes = shapes
+        self.ws = op._workspace(first)
+        self.lock = threading.Lock()
+        self.cuda = first.is_cuda
+        self.device = first.device
+        self.device_index = first.device.index or 0
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _fast_key(inputs, outs, attrs):
+    """The cache key the generated impl computes inline (keep the two in step)."""
+    key = []
+    for x in list(inputs) + [o for o in outs if o is not None]:
+        key.append(None if x is None else (x.shape, x.dtype, x.stride()))
+    first = next(x for x in inputs if x is not None)
+    key.append(first.get_device())
+    key.extend(_hashable(v) for v in attrs.values())
+    return tuple(key)
+
+
+def _generate_impl(op_schema, returned, order, in_names, out_names, attr_names, cache, build):
+    """impl(<the torch schema's arguments, same names>) of one op, compiled with exec. Its own names all start
+    with _m_ so no schema name (checked: identifiers, no keywords) can shadow them."""
+    optional = {t["name"] for t in op_schema["inputs"] if t["optional"]}
+    optional |= {op_schema["outputs"][i]["name"] for i in range(len(op_schema["outputs"])) if i not in returned
+                 and op_schema["outputs"][i]["optional"]}
+    params = ", ".join(n + "=None" for n in order)
+    required = [n for n in in_names if n not in optional]
+    first = required[0] if required else in_names[0]
+    key_terms = []
+    for n in in_names + out_names:
+        term = f"({n}.shape, {n}.dtype, {n}.stride())"
+        key_terms.append(f"(None if {n} is None else {term})" if n in optional else term)
+    key_terms.append(f"{first}.get_device()")  # an int: cheaper than building a torch.device
+    list_attrs = {a["name"] for a in op_schema["attrs"] if a["kind"].endswith("[]")}
+    key_terms += [f"_m_hashable({n})" if n in list_attrs else n for n in attr_names]
+    n_out = len(op_schema["outputs"])
+    out_arg = dict(zip([i for i in range(n_out) if i not in returned], out_names))
+    lines = [f"def impl({params}):",
+             f"    _m_key = ({', '.join(key_terms)},)",
+             "    _m_e = _m_cache.get(_m_key)",
+             "    if _m_e is None:",
+             f"        _m_build({', '.join(order)})",
+             "        _m_e = _m_cache[_m_key]"]
+    for k in range(len(returned)):
+        lines.append(f"    _m_r{k} = _m_empty(_m_e.shapes[{k}][0], dtype=_m_e.shapes[{k}][1], device=_m_e.device)")
+    lines.append("    with _m_e.lock:")
+
+    def patch(slot, src, maybe_none):
+        if maybe_none:
+            lines.append(f"        if {src} is not None:")
+            lines.append(f"            {slot}.data = {src}.data_ptr()")
+        else:
+            lines.append(f"        {slot}.data = {src}.data_ptr()")
+
+    for j, n in enumerate(in_names):
+        patch(f"_m_e.in_t[{j}]", n, n in optional)
+    for i in range(n_out):
+        if i in returned:
+            patch(f"_m_e.out_t[{i}]", f"_m_r{returned.index(i)}", False)
+        else:
+            patch(f"_m_e.out_t[{i}]", out_arg[i], out_arg[i] in optional)
+    lines.append("        _m_st = _m_run(_m_e.handle, _m_e.in_addr, _m_e.n_in, _m_e.out_addr, _m_e.n_out, _m_e.ws, "
+                 "_m_raw_stream(_m_e.device_index) if _m_e.cuda else None)")
+    lines.append("    if _m_st:")
+    lines.append("        _m_check(_m_st)")
+    rets = [f"_m_r{k}" for k in range(len(returned))]
+    lines.append("    return " + ("None" if not rets else rets[0] if len(rets) == 1 else "(" + ", ".join(rets) + ")"))
+    env = {"_m_cache": cache, "_m_build": build, "_m_empty": torch.empty, "_m_run": _core.lib.mojo_op_run,
+           "_m_check": _core.check, "_m_raw_stream": _raw_stream(), "_m_hashable": _hashable}
+    exec("\n".join(lines), env)  # noqa: S102 - source built from the op schema's names only
+    return env["impl"]
+
+
+def _raw_stream():
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # what inductor's generated code calls
+    return raw if raw is not None else (lambda idx: torch.cuda.current_stream(idx).cuda_stream)
 
 
 _TORCH_CODES = {}

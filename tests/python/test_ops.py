@@ -125,6 +125,7 @@ def test_op_create_once_run_many_with_changing_sizes():
         y = np.full_like(x, np.nan)
         op.run([x, w], [y])
         np.testing.assert_allclose(y, rms_ref(x, w, 1e-6), rtol=2e-5, atol=2e-6)
+    op.check()  # the cpu backend checks eagerly: no deferred error
 
 
 def test_op_run_error_leaves_output_untouched():

@@ -44,6 +44,23 @@ def test_eager_torch_in_torch_out():
     torch.testing.assert_close(y2, y)
 
 
+def test_generated_impl_cache_keys():
+    # Optional tensor absent then present, two returns, a new shape and a strided input each get their entry.
+    x, w, b = torch.randn(5, 16), torch.randn(8, 16), torch.randn(8)
+    ref = x.double() @ w.double().t()
+    torch.testing.assert_close(torch.ops.mojo.linear(x, w, None, "NK").double(), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.ops.mojo.linear(x, w, b, "NK").double(), ref + b.double(), rtol=1e-5, atol=1e-5)
+    x3 = torch.randn(3, 16)
+    torch.testing.assert_close(torch.ops.mojo.linear(x3, w, b, "NK").double(), x3.double() @ w.double().t() + b.double(),
+                               rtol=1e-5, atol=1e-5)
+    r = torch.randn(4, 32)
+    h = torch.randn(4, 64)[:, :32]  # row-strided view: the same shape as r, another key
+    for xx in (r.clone(), h):
+        y, s = torch.ops.mojo.residual_add_rms_norm(xx, r, torch.ones(32), 1e-6)
+        torch.testing.assert_close(s, xx + r)
+        torch.testing.assert_close(y.double(), rms_ref(xx + r, torch.ones(32), 1e-6), rtol=2e-5, atol=2e-6)
+
+
 def test_bf16_via_dlpack():
     x = torch.randn(3, 32).bfloat16()
     w = torch.ones(32).bfloat16()
