@@ -26,8 +26,10 @@ __device__ __forceinline__ uint8_t quantize(float v) {
   }
 }
 
-template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
-__global__ void norm_registers(NormArgs a) {
+// MINB > 1: at most 256 threads and at least MINB resident blocks per SM (the register cap that buys
+// occupancy, which hides the latency between the two reductions and the memory phases).
+template <typename T, typename W, int VEC, int NV, Quant Q, typename S, int MINB = 1>
+__global__ void __launch_bounds__(MINB > 1 ? 256 : 1024, MINB) norm_registers(NormArgs a) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x, n = a.cols, nvec = n / VEC;
   const T *x = static_cast<const T *>(a.x) + row * n;
