@@ -82,6 +82,21 @@ __global__ void __launch_bounds__(256) int8_gemm_kernel(Int8GemmArgs a) {
     }
 }
 
+// 32x32 tiles through shared memory (padded row: no bank conflicts on the transposed read).
+__global__ void transpose_int8_kernel(const int8_t *w, int8_t *wt, int64_t k, int64_t n) {
+  __shared__ int8_t tile[32][33];
+  const int64_t k0 = int64_t(blockIdx.y) * 32, n0 = int64_t(blockIdx.x) * 32;
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int64_t kk = k0 + r, nn = n0 + threadIdx.x;
+    if (kk < k && nn < n) tile[r][threadIdx.x] = w[kk * n + nn];
+  }
+  __syncthreads();
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int64_t nn = n0 + r, kk = k0 + threadIdx.x;
+    if (nn < n && kk < k) wt[nn * k + kk] = tile[threadIdx.x][r];
+  }
+}
+
 unsigned grid_for(int64_t n, int threads) {
   const int64_t blocks = (n + threads - 1) / threads;
   return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
@@ -122,6 +137,14 @@ cudaError_t launch_int8_dequant(const Int8GemmArgs &a, const int32_t *acc, cudaS
     int8_dequant_kernel<decltype(t), decltype(s)><<<grid, 256, 0, stream>>>(a, acc);
     return cudaGetLastError();
   });
+}
+
+cudaError_t launch_transpose_int8(const int8_t *w, int8_t *wt, int64_t k, int64_t n, cudaStream_t stream) {
+  if (k * n == 0) return cudaSuccess;
+  const dim3 grid(unsigned((n + 31) / 32), unsigned((k + 31) / 32));
+  if (grid.y > 65535) return cudaErrorInvalidConfiguration;
+  transpose_int8_kernel<<<grid, dim3(32, 8), 0, stream>>>(w, wt, k, n);
+  return cudaGetLastError();
 }
 
 cudaError_t launch_int8_gemm(const Int8GemmArgs &a, cudaStream_t stream) {

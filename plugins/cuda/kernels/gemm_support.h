@@ -35,6 +35,8 @@ struct Int8GemmArgs {
 };
 // Dequantizing epilogue over an exact int32 product acc[M, N] (from cuBLASLt).
 cudaError_t launch_int8_dequant(const Int8GemmArgs &a, const int32_t *acc, cudaStream_t stream);
+// w [K, N] → wt [N, K] (int8), so a KN weight can take cuBLASLt's K-major int8 path.
+cudaError_t launch_transpose_int8(const int8_t *w, int8_t *wt, int64_t k, int64_t n, cudaStream_t stream);
 // The whole op in one tiled kernel (dp4a, int32 accumulation): any M, N, K and both layouts.
 cudaError_t launch_int8_gemm(const Int8GemmArgs &a, cudaStream_t stream);
 

@@ -1,6 +1,6 @@
 // GEMM family: linear and batch_linear through cuBLASLt GemmPlans made at create; quant_linear (W8A8) through
-// cuBLASLt's exact int32 product plus a dequantizing epilogue, or one tiled dp4a kernel where cuBLASLt's int8
-// path does not apply (weight_layout KN, unaligned K / N).
+// cuBLASLt's exact int32 product plus a dequantizing epilogue (a KN weight is first transposed into the
+// workspace: cuBLASLt's int8 path takes K-major operands), or one tiled dp4a kernel for unaligned K / N.
 #include "gemm/gemm_plan.h"
 #include "kernels/gemm_support.h"
 #include "op_entry.h"
@@ -79,6 +79,7 @@ std::string batch_linear(const Call &c) {
 // quant_linear: inputs x [M, K] int8, x_scale [M] | [M, 1], weight int8, weight_scale [N]; output out [M, N].
 struct QuantLinear {
   GemmPlan *plan = nullptr;  // cuBLASLt int8 → int32 product; nullptr: the tiled kernel does everything
+  size_t acc_bytes = 0;      // workspace: int32 product [M, N], then (KN weights) the transposed weight [N, K]
   ~QuantLinear() { delete plan; }
 };
 
@@ -98,12 +99,13 @@ std::string prepare_quant_linear(State &st, const mojo_op_sig &sig, void **impl,
   cfg.out_type = CUDA_R_32I;
   cfg.compute = CUBLAS_COMPUTE_32I;
   cfg.scale_type = CUDA_R_32I;
-  cfg.kn_layout = sig_attr_string(sig, "weight_layout") == "KN";
+  const bool kn = sig_attr_string(sig, "weight_layout") == "KN";
   cfg.k = cols_of(x);
-  cfg.n = cfg.kn_layout ? w->shape[1] : w->shape[0];
+  cfg.n = kn ? w->shape[1] : w->shape[0];
   // cuBLASLt's int8 tensor-core path takes K-major operands (weight [N, K]) with 16-byte aligned rows.
-  if (cfg.kn_layout || cfg.k % 16 != 0 || cfg.n % 16 != 0) return "";
-  *workspace_bytes = aligned(size_t(rows_of(x) * cfg.n) * sizeof(int32_t));
+  if (cfg.k % 16 != 0 || cfg.n % 16 != 0) return "";
+  q->acc_bytes = aligned(size_t(rows_of(x) * cfg.n) * sizeof(int32_t));
+  *workspace_bytes = q->acc_bytes + (kn ? aligned(size_t(cfg.k * cfg.n)) : 0);
   std::string e = GemmPlan::create(st.lt, cfg, &q->plan);
   if (!e.empty()) q->plan = nullptr;  // the tiled kernel serves this signature
   return "";
@@ -127,9 +129,15 @@ std::string quant_linear(const Call &c) {
   a.w_scale = c.ptr(ws);
   a.out = c.mut_ptr(out);
   const size_t need = size_t(a.m * a.n) * sizeof(int32_t);
-  if (q->plan && need <= c.workspace_bytes) {
+  if (q->plan && need <= q->acc_bytes) {
     auto *acc = static_cast<int32_t *>(c.workspace);
-    std::string e = q->plan->run(a.x, a.w, nullptr, acc, a.m, 1, c.stream);
+    const int8_t *w_nk = a.w;
+    if (a.kn_layout) {
+      int8_t *wt = static_cast<int8_t *>(c.workspace) + q->acc_bytes;
+      if (cudaError_t t = launch_transpose_int8(a.w, wt, a.k, a.n, c.stream); t != cudaSuccess) return cuda_message(t);
+      w_nk = wt;
+    }
+    std::string e = q->plan->run(a.x, w_nk, nullptr, acc, a.m, 1, c.stream);
     if (e.empty()) return cuda_message(launch_int8_dequant(a, acc, c.stream));
   }
   return cuda_message(launch_int8_gemm(a, c.stream));
