@@ -1,9 +1,10 @@
 // FlashAttention-2 style varlen prefill kernel (docs/decisions/cuda_attention_prefill.md).
 //
-// One CTA = one tile of BM query rows of one sequence and one query head; each warp owns 16 rows. Q stays in
-// registers (ldmatrix), K/V tiles of BN tokens are gathered row by row (a paged row of D elements is contiguous)
-// with cp.async into padded shared memory, S = Q·K^T and O += P·V run on mma.sync m16n8k16 with fp32
-// accumulators, the softmax is online in fp32 (exp2f). KV tiles are visited from the last visible one down;
+// One CTA = one tile of BM query rows of one sequence and one query head; each warp owns MT m16 tiles. Q is
+// read with ldmatrix (kept in registers for MT = 1), K/V tiles of BN tokens are gathered row by row (a paged
+// row of D elements is contiguous; its block id is fetched one tile ahead) with cp.async into padded shared
+// memory, S = Q·K^T and O += P·V run on mma.sync m16n8k16 with fp32 accumulators, the softmax is online in
+// fp32 (ex2.approx). KV tiles are visited from the last visible one down;
 // tiles no row can see (causal / window) are skipped and only tiles that are not fully visible apply the mask.
 // Ragged batches: sequence b owns the tile slots [cu_q[b]/BM + b, cu_q[b+1]/BM + b + 1) of the grid's y range;
 // a CTA finds its sequence by binary search in cu_q_lens, nothing is read on the host.
@@ -20,15 +21,27 @@
 
 namespace mojo::cuda::prefill {
 
-// Tile shapes per head dim: BM query rows (16 per warp), BN keys per tile.
-template <int D> struct Tiles {
-  static constexpr int BM = D <= 128 ? 128 : 64;
-  static constexpr int BN = D <= 128 ? 64 : 32;
-  static constexpr int kWarps = BM / 16;
+// Tile shapes: BM query rows per CTA in kWarps warps of MT m16 tiles each, BN keys per K/V tile. The K/V copy
+// gives each thread whole rows (one block-table lookup per row, shared by K and V): kTpr threads per row,
+// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM.
+template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1> struct Cfg {
+  static constexpr int BM = BM_, BN = BN_, kWarps = WARPS, kMinBlocks = MIN_BLOCKS;
+  static constexpr int MT = BM / (16 * kWarps);
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kStride = D + 8;  // padded smem row (elements): ldmatrix rows hit distinct banks
   static constexpr int kSmemBytes = (BM + 2 * BN) * kStride * 2;
+  static constexpr int kTpr = kThreads >= BN ? kThreads / BN : 1;
+  static constexpr int kRpt = BN > kThreads ? BN / kThreads : 1;
+  static_assert(MT >= 1 && BM == MT * 16 * kWarps, "BM must be a multiple of 16 rows per warp");
+  static_assert(kTpr * BN == kThreads * kRpt && (D / 8) % kTpr == 0, "K/V rows must divide among the threads");
 };
+
+// The shipped configuration per head dim (docs/decisions/cuda_attention_prefill.md).
+template <int D> struct Tiles;
+template <> struct Tiles<64> : Cfg<64, 64, 64, 4> {};
+template <> struct Tiles<96> : Cfg<96, 64, 64, 4> {};
+template <> struct Tiles<128> : Cfg<128, 64, 64, 4> {};
+template <> struct Tiles<256> : Cfg<256, 64, 32, 4> {};
 
 template <typename T> struct Mma;
 template <> struct Mma<__nv_bfloat16> {
@@ -75,6 +88,13 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void *src, int s
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// 2^x on the SFU (ex2.approx; -inf gives 0), as FlashAttention does for the online softmax.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 // Everything a CTA needs to know about its work item.
 struct Work {
@@ -156,38 +176,54 @@ __device__ __forceinline__ bool tile_fully_visible(const PrefillArgs &a, const W
          (a.global_window >= 0 && k_last < a.global_window);
 }
 
-// Issues the cp.async copies of key/value rows [k0, k0 + BN) of KV head g into smem (rows >= L zero-filled).
-template <typename T, int D, bool PAGED>
-__device__ __forceinline__ void load_kv_tile(const PrefillArgs &a, const Work &w, const T *base, int g, int k0,
-                                             uint32_t smem) {
-  using C = Tiles<D>;
-  constexpr int kChunksPerRow = D / 8;
-  constexpr int kChunks = C::BN * kChunksPerRow;
-  static_assert(kChunks % C::kThreads == 0, "tile chunks must divide among the threads");
+// This thread's rows of a K/V tile are row0 + r * kRowStep (r < kRpt); it copies the 16-byte chunks
+// part, part + kTpr, ... of each, so the kTpr threads of a row read consecutive bytes.
+template <class C> constexpr int kRowStep = C::kThreads / C::kTpr;
+
+// Block ids of this thread's rows of key tile t (paged; issued early so the loads overlap the math).
+template <class C, bool PAGED>
+__device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w, int t, int row0,
+                                             int32_t (&blk)[C::kRpt]) {
 #pragma unroll
-  for (int it = 0; it < kChunks / C::kThreads; ++it) {
-    const int chunk = int(threadIdx.x) + it * C::kThreads;
-    const int row = chunk / kChunksPerRow, col = (chunk % kChunksPerRow) * 8;
-    const int j = k0 + row;
-    const T *src = base;  // any valid address for the zero-fill case
-    int bytes = 0;
-    if (j < w.L) {
-      bytes = 16;
-      if constexpr (PAGED) {
-        const int64_t block = a.block_table[int64_t(w.b) * a.max_blocks + j / a.page_size];
-        src = base + ((block * a.hkv + g) * a.page_size + j % a.page_size) * D + col;
-      } else {
-        src = base + ((w.k_row + j) * a.hkv + g) * D + col;
-      }
-    }
-    cp_async_16(smem + uint32_t((row * C::kStride + col) * 2), src, bytes);
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int j = t * C::BN + row0 + r * kRowStep<C>;
+    blk[r] = 0;
+    if (PAGED && t >= 0 && j < w.L) blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + j / a.page_size);
   }
 }
 
-template <typename T, int D, bool PAGED>
-__global__ void __launch_bounds__(Tiles<D>::kThreads) prefill_kernel(const PrefillArgs a) {
-  using C = Tiles<D>;
-  constexpr int BM = C::BM, BN = C::BN, S = C::kStride;
+// Element offsets of those rows for KV head g (-1: past L, zero-filled).
+template <int D, class C, bool PAGED>
+__device__ __forceinline__ void row_offsets(const PrefillArgs &a, const Work &w, int g, int t, int row0,
+                                            const int32_t (&blk)[C::kRpt], int64_t (&off)[C::kRpt]) {
+#pragma unroll
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int j = t * C::BN + row0 + r * kRowStep<C>;
+    if (j >= w.L) off[r] = -1;
+    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.page_size + j % a.page_size) * D;
+    else off[r] = ((w.k_row + j) * a.hkv + g) * D;
+  }
+}
+
+// cp.async copies of this thread's chunks of its rows into a K or V tile buffer.
+template <typename T, int D, class C>
+__device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C::kRpt], int row0, int part,
+                                          uint32_t smem) {
+#pragma unroll
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int row = row0 + r * kRowStep<C>;
+    const bool valid = off[r] >= 0;
+#pragma unroll
+    for (int c = 0; c < D / 8 / C::kTpr; ++c) {
+      const int col = (c * C::kTpr + part) * 8;
+      cp_async_16(smem + uint32_t((row * C::kStride + col) * 2), valid ? base + off[r] + col : base, valid ? 16 : 0);
+    }
+  }
+}
+
+template <typename T, int D, class C, bool PAGED>
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel(const PrefillArgs a) {
+  constexpr int BM = C::BM, BN = C::BN, S = C::kStride, MT = C::MT;
   if (error_raised(a.error_word)) return;
   Work w;
   if (!find_work<BM>(a, int(gridDim.y - 1 - blockIdx.y), w)) return;  // heaviest tiles first
@@ -201,6 +237,7 @@ __global__ void __launch_bounds__(Tiles<D>::kThreads) prefill_kernel(const Prefi
   const uint32_t sq = uint32_t(__cvta_generic_to_shared(smem_raw));
   const uint32_t sk = sq + BM * S * 2, sv = sk + BN * S * 2;
   const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
   const T *q = static_cast<const T *>(a.q);
   const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
 
@@ -215,111 +252,152 @@ __global__ void __launch_bounds__(Tiles<D>::kThreads) prefill_kernel(const Prefi
     const T *src = valid ? q + ((w.q_row + w.m0 + row) * a.hq + h) * D + col : q;
     cp_async_16(sq + uint32_t((row * S + col) * 2), src, valid ? 16 : 0);
   }
-  if (t >= 0) load_kv_tile<T, D, PAGED>(a, w, kb, g, t * BN, sk);
+  int32_t blk[C::kRpt];
+  int64_t off[C::kRpt];
+  if (t >= 0) {
+    fetch_blocks<C, PAGED>(a, w, t, row0, blk);
+    row_offsets<D, C, PAGED>(a, w, g, t, row0, blk, off);
+    copy_rows<T, D, C>(kb, off, row0, part, sk);
+  }
   cp_async_commit();
   cp_async_wait_all();
   __syncthreads();
 
-  uint32_t qf[D / 16][4];
+  // Q fragments stay in registers with one m-tile per warp; with more they are re-read from smem per k-step.
+  constexpr bool kQInRegs = MT == 1;
+  uint32_t qf[kQInRegs ? D / 16 : 1][4];
+  const int mi = lane >> 3;  // which 8x8 matrix of an ldmatrix.x4 this lane addresses
+  if constexpr (kQInRegs) {
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    const int mi = lane >> 3;
-    const int row = warp * 16 + (mi & 1) * 8 + (lane & 7), col = kk * 16 + (mi >> 1) * 8;
-    ldmatrix_x4(qf[kk], sq + uint32_t((row * S + col) * 2));
+    for (int kk = 0; kk < D / 16; ++kk)
+      ldmatrix_x4(qf[kk], sq + uint32_t(((warp * 16 + (mi & 1) * 8 + (lane & 7)) * S + kk * 16 + (mi >> 1) * 8) * 2));
   }
 
-  float o[D / 8][4];
+  float o[MT][D / 8][4];
+  float row_max[MT][2], row_sum[MT][2];
 #pragma unroll
-  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.0f;
+  }
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int gid = lane >> 2, tig = lane & 3;
-  const int pos_base = w.L - w.n + w.m0 + warp * 16 + gid;  // position of this thread's first row
+  const int pos_base = w.L - w.n + w.m0 + warp * MT * 16 + gid;  // position of this thread's first row
 
   while (t >= 0) {
     const int k0 = t * BN;
+    const int tn = range.next(t);
+    fetch_blocks<C, PAGED>(a, w, tn, row0, blk);  // used after the softmax
     cp_async_wait_all();
     __syncthreads();  // K[t] landed; every warp finished reading V of the previous tile
-    load_kv_tile<T, D, PAGED>(a, w, vb, g, k0, sv);
+    copy_rows<T, D, C>(vb, off, row0, part, sv);
     cp_async_commit();
 
-    float s[BN / 8][4];
+    float s[MT][BN / 8][4];
 #pragma unroll
-    for (int i = 0; i < BN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < BN / 8; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (kQInRegs) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) qa[mt][e] = qf[kk][e];
+        } else {
+          const int row = (warp * MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
+          ldmatrix_x4(qa[mt], sq + uint32_t((row * S + kk * 16 + (mi >> 1) * 8) * 2));
+        }
+      }
 #pragma unroll
       for (int n2 = 0; n2 < BN / 16; ++n2) {
-        const int mi = lane >> 3;
         const int row = n2 * 16 + (mi >> 1) * 8 + (lane & 7), col = kk * 16 + (mi & 1) * 8;
         uint32_t kf[4];
         ldmatrix_x4(kf, sk + uint32_t((row * S + col) * 2));
-        Mma<T>::run(s[2 * n2], qf[kk], kf[0], kf[1]);
-        Mma<T>::run(s[2 * n2 + 1], qf[kk], kf[2], kf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          Mma<T>::run(s[mt][2 * n2], qa[mt], kf[0], kf[1]);
+          Mma<T>::run(s[mt][2 * n2 + 1], qa[mt], kf[2], kf[3]);
+        }
       }
     }
 
     // Scores in log2 units (scaled before the mask, so any sign of the scale works).
+    const bool masked = !tile_fully_visible<BN>(a, w, last_row, k0);
 #pragma unroll
-    for (int i = 0; i < BN / 8; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[i][e] *= scale_log2;
-    if (!tile_fully_visible<BN>(a, w, last_row, k0)) {
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int i = 0; i < BN / 8; ++i)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int pos = pos_base + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
-          if (!key_allowed(a, w.L, pos, j)) s[i][e] = -INFINITY;
+          s[mt][i][e] *= scale_log2;
+          if (masked) {
+            const int pos = pos_base + mt * 16 + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
+            if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
+          }
         }
-    }
 
-    // Online softmax: thread rows gid (e = 0, 1) and gid + 8 (e = 2, 3); a quad shares a row.
+    // Online softmax: thread rows gid (e = 0, 1) and gid + 8 (e = 2, 3) of each m-tile; a quad shares a row.
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[i][2 * r], s[i][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(row_max[r], mx);
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
-      const float alpha = exp2f(row_max[r] - m_use);
-      row_max[r] = m_new;
-      float sum = 0.0f;
+      for (int r = 0; r < 2; ++r) {
+        float mx = -INFINITY;
 #pragma unroll
-      for (int i = 0; i < BN / 8; ++i) {
-        s[i][2 * r] = exp2f(s[i][2 * r] - m_use);
-        s[i][2 * r + 1] = exp2f(s[i][2 * r + 1] - m_use);
-        sum += s[i][2 * r] + s[i][2 * r + 1];
+        for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * r], s[mt][i][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(row_max[mt][r], mx);
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
+        const float alpha = fast_exp2(row_max[mt][r] - m_use);
+        row_max[mt][r] = m_new;
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < BN / 8; ++i) {
+          s[mt][i][2 * r] = fast_exp2(s[mt][i][2 * r] - m_use);
+          s[mt][i][2 * r + 1] = fast_exp2(s[mt][i][2 * r + 1] - m_use);
+          sum += s[mt][i][2 * r] + s[mt][i][2 * r + 1];
+        }
+        row_sum[mt][r] = row_sum[mt][r] * alpha + sum;
+#pragma unroll
+        for (int i = 0; i < D / 8; ++i) {
+          o[mt][i][2 * r] *= alpha;
+          o[mt][i][2 * r + 1] *= alpha;
+        }
       }
-      row_sum[r] = row_sum[r] * alpha + sum;
-#pragma unroll
-      for (int i = 0; i < D / 8; ++i) {
-        o[i][2 * r] *= alpha;
-        o[i][2 * r + 1] *= alpha;
-      }
-    }
 
     cp_async_wait_all();
     __syncthreads();  // V[t] landed; every warp finished reading K[t]
-    const int tn = range.next(t);
-    if (tn >= 0) load_kv_tile<T, D, PAGED>(a, w, kb, g, tn * BN, sk);
+    if (tn >= 0) {
+      row_offsets<D, C, PAGED>(a, w, g, tn, row0, blk, off);
+      copy_rows<T, D, C>(kb, off, row0, part, sk);
+    }
     cp_async_commit();
 
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint32_t pf[4] = {Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]), Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                              Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t pf[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        pf[mt][0] = Mma<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pf[mt][1] = Mma<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pf[mt][2] = Mma<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pf[mt][3] = Mma<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int d2 = 0; d2 < D / 16; ++d2) {
-        const int mi = lane >> 3;
         const int row = kk * 16 + (mi & 1) * 8 + (lane & 7), col = d2 * 16 + (mi >> 1) * 8;
         uint32_t vf[4];
         ldmatrix_x4_trans(vf, sv + uint32_t((row * S + col) * 2));
-        Mma<T>::run(o[2 * d2], pf, vf[0], vf[1]);
-        Mma<T>::run(o[2 * d2 + 1], pf, vf[2], vf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          Mma<T>::run(o[mt][2 * d2], pf[mt], vf[0], vf[1]);
+          Mma<T>::run(o[mt][2 * d2 + 1], pf[mt], vf[2], vf[3]);
+        }
       }
     }
     t = tn;
@@ -329,29 +407,26 @@ __global__ void __launch_bounds__(Tiles<D>::kThreads) prefill_kernel(const Prefi
   // Normalise and store the sequence's rows (padding rows and rows past n are never written).
   T *out = static_cast<T *>(a.out);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = row_sum[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros
-    const int row = w.m0 + warp * 16 + gid + r * 8;
-    if (row >= w.n) continue;
-    T *dst = out + ((w.q_row + row) * a.hq + h) * D + tig * 2;
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int i = 0; i < D / 8; ++i) {
-      const uint32_t packed = Mma<T>::pack(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);
-      *reinterpret_cast<uint32_t *>(dst + i * 8) = packed;
+    for (int r = 0; r < 2; ++r) {
+      float l = row_sum[mt][r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros
+      const int row = w.m0 + (warp * MT + mt) * 16 + gid + r * 8;
+      if (row >= w.n) continue;
+      T *dst = out + ((w.q_row + row) * a.hq + h) * D + tig * 2;
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i)
+        *reinterpret_cast<uint32_t *>(dst + i * 8) = Mma<T>::pack(o[mt][i][2 * r] * inv, o[mt][i][2 * r + 1] * inv);
     }
-  }
 }
 
-// Instantiated once per head dim in attention_prefill_d<D>.cu (parallel compilation).
-template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t stream);
-
-template <typename T, int D, bool PAGED>
-cudaError_t launch_typed(const PrefillArgs &a, cudaStream_t stream) {
-  using C = Tiles<D>;
-  auto kernel = prefill_kernel<T, D, PAGED>;
+// One configuration's launch (the shipped one is Tiles<D>; experiments may pass others).
+template <typename T, int D, class C, bool PAGED>
+cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
+  auto kernel = prefill_kernel<T, D, C, PAGED>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes);
   if (e != cudaSuccess) return e;
   const int64_t slots = a.q_rows / C::BM + a.batch;
@@ -360,11 +435,14 @@ cudaError_t launch_typed(const PrefillArgs &a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+// The shipped configuration of head dim D for both dtypes and key sources; instantiated once per head dim
+// in attention_prefill_d<D>.cu (parallel compilation).
 template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t stream) {
+  using C = Tiles<D>;
   const bool paged = a.block_table != nullptr;
   if (a.dtype == Dt::BF16)
-    return paged ? launch_typed<__nv_bfloat16, D, true>(a, stream) : launch_typed<__nv_bfloat16, D, false>(a, stream);
-  return paged ? launch_typed<__half, D, true>(a, stream) : launch_typed<__half, D, false>(a, stream);
+    return paged ? launch_cfg<__nv_bfloat16, D, C, true>(a, stream) : launch_cfg<__nv_bfloat16, D, C, false>(a, stream);
+  return paged ? launch_cfg<__half, D, C, true>(a, stream) : launch_cfg<__half, D, C, false>(a, stream);
 }
 
 }  // namespace mojo::cuda::prefill
