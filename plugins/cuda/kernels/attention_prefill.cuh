@@ -36,11 +36,11 @@ template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1> struct Cfg {
   static_assert(kTpr * BN == kThreads * kRpt && (D / 8) % kTpr == 0, "K/V rows must divide among the threads");
 };
 
-// The shipped configuration per head dim (docs/decisions/cuda_attention_prefill.md).
+// The shipped configuration per head dim, from an H100 sweep (docs/decisions/cuda_attention_prefill.md).
 template <int D> struct Tiles;
-template <> struct Tiles<64> : Cfg<64, 64, 64, 4> {};
+template <> struct Tiles<64> : Cfg<64, 64, 64, 4, 4> {};
 template <> struct Tiles<96> : Cfg<96, 64, 64, 4> {};
-template <> struct Tiles<128> : Cfg<128, 64, 64, 4> {};
+template <> struct Tiles<128> : Cfg<128, 128, 32, 4> {};
 template <> struct Tiles<256> : Cfg<256, 64, 32, 4> {};
 
 template <typename T> struct Mma;
