@@ -71,8 +71,10 @@ std::string accept_prefill(const mojo_op_sig &sig, int *code) {
   *code = MOJO_DECLINE_SHAPE;
   if (!prefill_head_dim_supported(int(q->shape[2])))
     return "head dim " + std::to_string(q->shape[2]) + " (cuda prefill attention supports 64, 96, 128, 256)";
-  if (q->shape[0] > int64_t(INT32_MAX) / 2 || q->shape[1] > 65535)
-    return "cuda prefill attention needs fewer than 2^30 query rows and 65536 heads";
+  // The grid's y extent holds T/BM + B tile slots (BM >= 64) and is limited to 65535.
+  const int64_t batch = sig.inputs[3]->shape[0] - 1;  // cu_q_lens [B+1] in all three ops
+  if (q->shape[0] / 64 + batch > 65535)
+    return "cuda prefill attention takes at most 65535 tile slots (query rows / 64 + sequences)";
   if (sig.n_inputs > 6 && sig.inputs[6] != nullptr) {
     *code = MOJO_DECLINE_ATTR;
     return "custom attention masks (MOJO_CAP_ATTN_CUSTOM_MASK) are not supported by the cuda plugin";
