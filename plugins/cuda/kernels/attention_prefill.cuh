@@ -1,0 +1,448 @@
+// FlashAttention-2 style varlen prefill kernel (docs/decisions/cuda_attention_prefill.md).
+//
+// One CTA = one tile of BM query rows of one sequence and one query head; each warp owns MT m16 tiles. Q is
+// read with ldmatrix (kept in registers for MT = 1), K/V tiles of BN tokens are gathered row by row (a paged
+// row of D elements is contiguous; its block id is fetched one tile ahead) with cp.async into padded shared
+// memory, S = Q·K^T and O += P·V run on mma.sync m16n8k16 with fp32 accumulators, the softmax is online in
+// fp32 (ex2.approx). KV tiles are visited from the last visible one down;
+// tiles no row can see (causal / window) are skipped and only tiles that are not fully visible apply the mask.
+// Ragged batches: sequence b owns the tile slots [cu_q[b]/BM + b, cu_q[b+1]/BM + b + 1) of the grid's y range;
+// a CTA finds its sequence by binary search in cu_q_lens, nothing is read on the host.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "attention_prefill.h"
+#include "common.cuh"
+#include "device_error.cuh"
+
+namespace mojo::cuda::prefill {
+
+// Tile shapes: BM query rows per CTA in kWarps warps of MT m16 tiles each, BN keys per K/V tile. The K/V copy
+// gives each thread whole rows (one block-table lookup per row, shared by K and V): kTpr threads per row,
+// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM.
+template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1> struct Cfg {
+  static constexpr int BM = BM_, BN = BN_, kWarps = WARPS, kMinBlocks = MIN_BLOCKS;
+  static constexpr int MT = BM / (16 * kWarps);
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kStride = D + 8;  // padded smem row (elements): ldmatrix rows hit distinct banks
+  static constexpr int kSmemBytes = (BM + 2 * BN) * kStride * 2;
+  static constexpr int kTpr = kThreads >= BN ? kThreads / BN : 1;
+  static constexpr int kRpt = BN > kThreads ? BN / kThreads : 1;
+  static_assert(MT >= 1 && BM == MT * 16 * kWarps, "BM must be a multiple of 16 rows per warp");
+  static_assert(kTpr * BN == kThreads * kRpt && (D / 8) % kTpr == 0, "K/V rows must divide among the threads");
+};
+
+// The shipped configuration per head dim, from an H100 sweep (docs/decisions/cuda_attention_prefill.md).
+template <int D> struct Tiles;
+template <> struct Tiles<64> : Cfg<64, 64, 64, 4, 4> {};
+template <> struct Tiles<96> : Cfg<96, 64, 64, 4> {};
+template <> struct Tiles<128> : Cfg<128, 128, 32, 4> {};
+template <> struct Tiles<256> : Cfg<256, 64, 32, 4> {};
+
+template <typename T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+};
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+};
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// 16-byte async copy; src_bytes = 0 zero-fills the destination (rows past the sequence).
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void *src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// 2^x on the SFU (ex2.approx; -inf gives 0), as FlashAttention does for the online softmax.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Everything a CTA needs to know about its work item.
+struct Work {
+  int b;         // sequence
+  int m0;        // first query row of the tile, relative to the sequence
+  int n, L;      // new tokens, visible keys
+  int64_t q_row; // first packed query row of the sequence
+  int64_t k_row; // first packed key row (packed keys)
+};
+
+// Sequence and tile of grid slot `slot`; false when the slot holds no work (see the file comment).
+template <int BM>
+__device__ __forceinline__ bool find_work(const PrefillArgs &a, int slot, Work &w) {
+  int lo = 0, hi = a.batch - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (a.cu_q[mid] / BM + mid <= slot) lo = mid;
+    else hi = mid - 1;
+  }
+  const int q0 = a.cu_q[lo], q1 = a.cu_q[lo + 1];
+  w.b = lo;
+  w.n = q1 - q0;
+  w.m0 = (slot - (q0 / BM + lo)) * BM;
+  if (w.m0 >= w.n) return false;
+  w.q_row = q0;
+  w.k_row = a.cu_kv ? a.cu_kv[lo] : 0;
+  w.L = a.cu_kv ? a.cu_kv[lo + 1] - a.cu_kv[lo] : w.n;
+  return w.L > 0;
+}
+
+// The key-tile schedule of one query tile: tiles hi down to lo (local window), then the sink tiles below
+// `sink_end` (global window) that the local range did not cover.
+struct KvRange {
+  int hi, lo, sink_end;
+  __device__ __forceinline__ int first() const { return hi >= lo ? hi : sink_end - 1; }
+  __device__ __forceinline__ int next(int t) const {
+    --t;
+    return (t < lo && t >= sink_end) ? sink_end - 1 : t;
+  }
+};
+
+template <int BN>
+__device__ __forceinline__ KvRange kv_range(const PrefillArgs &a, const Work &w, int last_row) {
+  KvRange r;
+  if (!a.causal) {
+    r.hi = (w.L - 1) / BN;
+    r.lo = 0;
+    r.sink_end = 0;
+    return r;
+  }
+  const int pos_first = w.L - w.n + w.m0, pos_last = w.L - w.n + last_row;
+  const int key_last = min(pos_last, w.L - 1);
+  r.hi = key_last / BN;
+  const bool has_wl = a.local_window >= 0, has_wg = a.global_window >= 0;
+  if (has_wl) r.lo = int(max(int64_t(0), int64_t(pos_first) - a.local_window)) / BN;
+  else r.lo = has_wg ? r.hi + 1 : 0;  // sinks only, or no window at all
+  r.sink_end = has_wg ? int((min(a.global_window, int64_t(key_last) + 1) + BN - 1) / BN) : 0;
+  return r;
+}
+
+__device__ __forceinline__ bool key_allowed(const PrefillArgs &a, int L, int pos, int j) {
+  if (j >= L) return false;
+  if (!a.causal) return true;
+  if (j > pos) return false;
+  if (a.local_window < 0 && a.global_window < 0) return true;
+  return (a.local_window >= 0 && pos - j <= a.local_window) || (a.global_window >= 0 && j < a.global_window);
+}
+
+// True when every (row, key) pair of the tile is allowed, so the mask can be skipped.
+template <int BN>
+__device__ __forceinline__ bool tile_fully_visible(const PrefillArgs &a, const Work &w, int last_row, int k0) {
+  const int k_last = k0 + BN - 1;
+  if (k_last >= w.L) return false;
+  if (!a.causal) return true;
+  const int pos_first = w.L - w.n + w.m0, pos_last = w.L - w.n + last_row;
+  if (k_last > pos_first) return false;
+  if (a.local_window < 0 && a.global_window < 0) return true;
+  return (a.local_window >= 0 && pos_last - k0 <= a.local_window) ||
+         (a.global_window >= 0 && k_last < a.global_window);
+}
+
+// This thread's rows of a K/V tile are row0 + r * kRowStep (r < kRpt); it copies the 16-byte chunks
+// part, part + kTpr, ... of each, so the kTpr threads of a row read consecutive bytes.
+template <class C> constexpr int kRowStep = C::kThreads / C::kTpr;
+
+// Block ids of this thread's rows of key tile t (paged; issued early so the loads overlap the math).
+template <class C, bool PAGED>
+__device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w, int t, int row0,
+                                             int32_t (&blk)[C::kRpt]) {
+#pragma unroll
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int j = t * C::BN + row0 + r * kRowStep<C>;
+    blk[r] = 0;
+    if (PAGED && t >= 0 && j < w.L) blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + j / a.page_size);
+  }
+}
+
+// Element offsets of those rows for KV head g (-1: past L, zero-filled).
+template <int D, class C, bool PAGED>
+__device__ __forceinline__ void row_offsets(const PrefillArgs &a, const Work &w, int g, int t, int row0,
+                                            const int32_t (&blk)[C::kRpt], int64_t (&off)[C::kRpt]) {
+#pragma unroll
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int j = t * C::BN + row0 + r * kRowStep<C>;
+    if (j >= w.L) off[r] = -1;
+    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.page_size + j % a.page_size) * D;
+    else off[r] = ((w.k_row + j) * a.hkv + g) * D;
+  }
+}
+
+// cp.async copies of this thread's chunks of its rows into a K or V tile buffer.
+template <typename T, int D, class C>
+__device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C::kRpt], int row0, int part,
+                                          uint32_t smem) {
+#pragma unroll
+  for (int r = 0; r < C::kRpt; ++r) {
+    const int row = row0 + r * kRowStep<C>;
+    const bool valid = off[r] >= 0;
+#pragma unroll
+    for (int c = 0; c < D / 8 / C::kTpr; ++c) {
+      const int col = (c * C::kTpr + part) * 8;
+      cp_async_16(smem + uint32_t((row * C::kStride + col) * 2), valid ? base + off[r] + col : base, valid ? 16 : 0);
+    }
+  }
+}
+
+template <typename T, int D, class C, bool PAGED>
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel(const PrefillArgs a) {
+  constexpr int BM = C::BM, BN = C::BN, S = C::kStride, MT = C::MT;
+  if (error_raised(a.error_word)) return;
+  Work w;
+  if (!find_work<BM>(a, int(gridDim.y - 1 - blockIdx.y), w)) return;  // heaviest tiles first
+  const int h = int(blockIdx.x);
+  const int g = a.grouped ? h / (a.hq / a.hkv) : h % a.hkv;
+  const int last_row = min(w.m0 + BM, w.n) - 1;
+  const KvRange range = kv_range<BN>(a, w, last_row);
+  int t = range.first();
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const uint32_t sq = uint32_t(__cvta_generic_to_shared(smem_raw));
+  const uint32_t sk = sq + BM * S * 2, sv = sk + BN * S * 2;
+  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
+  const T *q = static_cast<const T *>(a.q);
+  const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
+
+  // Q tile (rows past the sequence zero-filled) and the first K tile.
+  constexpr int kQChunks = BM * D / 8;
+  static_assert(kQChunks % C::kThreads == 0, "Q chunks must divide among the threads");
+#pragma unroll
+  for (int it = 0; it < kQChunks / C::kThreads; ++it) {
+    const int chunk = tid + it * C::kThreads;
+    const int row = chunk / (D / 8), col = (chunk % (D / 8)) * 8;
+    const bool valid = w.m0 + row < w.n;
+    const T *src = valid ? q + ((w.q_row + w.m0 + row) * a.hq + h) * D + col : q;
+    cp_async_16(sq + uint32_t((row * S + col) * 2), src, valid ? 16 : 0);
+  }
+  int32_t blk[C::kRpt];
+  int64_t off[C::kRpt];
+  if (t >= 0) {
+    fetch_blocks<C, PAGED>(a, w, t, row0, blk);
+    row_offsets<D, C, PAGED>(a, w, g, t, row0, blk, off);
+    copy_rows<T, D, C>(kb, off, row0, part, sk);
+  }
+  cp_async_commit();
+  cp_async_wait_all();
+  __syncthreads();
+
+  // Q fragments stay in registers with one m-tile per warp; with more they are re-read from smem per k-step.
+  constexpr bool kQInRegs = MT == 1;
+  uint32_t qf[kQInRegs ? D / 16 : 1][4];
+  const int mi = lane >> 3;  // which 8x8 matrix of an ldmatrix.x4 this lane addresses
+  if constexpr (kQInRegs) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      ldmatrix_x4(qf[kk], sq + uint32_t(((warp * 16 + (mi & 1) * 8 + (lane & 7)) * S + kk * 16 + (mi >> 1) * 8) * 2));
+  }
+
+  float o[MT][D / 8][4];
+  float row_max[MT][2], row_sum[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.0f;
+  }
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int gid = lane >> 2, tig = lane & 3;
+  const int pos_base = w.L - w.n + w.m0 + warp * MT * 16 + gid;  // position of this thread's first row
+
+  while (t >= 0) {
+    const int k0 = t * BN;
+    const int tn = range.next(t);
+    fetch_blocks<C, PAGED>(a, w, tn, row0, blk);  // used after the softmax
+    cp_async_wait_all();
+    __syncthreads();  // K[t] landed; every warp finished reading V of the previous tile
+    copy_rows<T, D, C>(vb, off, row0, part, sv);
+    cp_async_commit();
+
+    float s[MT][BN / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < BN / 8; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (kQInRegs) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) qa[mt][e] = qf[kk][e];
+        } else {
+          const int row = (warp * MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
+          ldmatrix_x4(qa[mt], sq + uint32_t((row * S + kk * 16 + (mi >> 1) * 8) * 2));
+        }
+      }
+#pragma unroll
+      for (int n2 = 0; n2 < BN / 16; ++n2) {
+        const int row = n2 * 16 + (mi >> 1) * 8 + (lane & 7), col = kk * 16 + (mi & 1) * 8;
+        uint32_t kf[4];
+        ldmatrix_x4(kf, sk + uint32_t((row * S + col) * 2));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          Mma<T>::run(s[mt][2 * n2], qa[mt], kf[0], kf[1]);
+          Mma<T>::run(s[mt][2 * n2 + 1], qa[mt], kf[2], kf[3]);
+        }
+      }
+    }
+
+    // Scores in log2 units (scaled before the mask, so any sign of the scale works).
+    const bool masked = !tile_fully_visible<BN>(a, w, last_row, k0);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < BN / 8; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mt][i][e] *= scale_log2;
+          if (masked) {
+            const int pos = pos_base + mt * 16 + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
+            if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
+          }
+        }
+
+    // Online softmax: thread rows gid (e = 0, 1) and gid + 8 (e = 2, 3) of each m-tile; a quad shares a row.
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * r], s[mt][i][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(row_max[mt][r], mx);
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
+        const float alpha = fast_exp2(row_max[mt][r] - m_use);
+        row_max[mt][r] = m_new;
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < BN / 8; ++i) {
+          s[mt][i][2 * r] = fast_exp2(s[mt][i][2 * r] - m_use);
+          s[mt][i][2 * r + 1] = fast_exp2(s[mt][i][2 * r + 1] - m_use);
+          sum += s[mt][i][2 * r] + s[mt][i][2 * r + 1];
+        }
+        row_sum[mt][r] = row_sum[mt][r] * alpha + sum;
+#pragma unroll
+        for (int i = 0; i < D / 8; ++i) {
+          o[mt][i][2 * r] *= alpha;
+          o[mt][i][2 * r + 1] *= alpha;
+        }
+      }
+
+    cp_async_wait_all();
+    __syncthreads();  // V[t] landed; every warp finished reading K[t]
+    if (tn >= 0) {
+      row_offsets<D, C, PAGED>(a, w, g, tn, row0, blk, off);
+      copy_rows<T, D, C>(kb, off, row0, part, sk);
+    }
+    cp_async_commit();
+
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      uint32_t pf[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        pf[mt][0] = Mma<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pf[mt][1] = Mma<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pf[mt][2] = Mma<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pf[mt][3] = Mma<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
+#pragma unroll
+      for (int d2 = 0; d2 < D / 16; ++d2) {
+        const int row = kk * 16 + (mi & 1) * 8 + (lane & 7), col = d2 * 16 + (mi >> 1) * 8;
+        uint32_t vf[4];
+        ldmatrix_x4_trans(vf, sv + uint32_t((row * S + col) * 2));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          Mma<T>::run(o[mt][2 * d2], pf[mt], vf[0], vf[1]);
+          Mma<T>::run(o[mt][2 * d2 + 1], pf[mt], vf[2], vf[3]);
+        }
+      }
+    }
+    t = tn;
+  }
+  cp_async_wait_all();
+
+  // Normalise and store the sequence's rows (padding rows and rows past n are never written).
+  T *out = static_cast<T *>(a.out);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float l = row_sum[mt][r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros
+      const int row = w.m0 + (warp * MT + mt) * 16 + gid + r * 8;
+      if (row >= w.n) continue;
+      T *dst = out + ((w.q_row + row) * a.hq + h) * D + tig * 2;
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i)
+        *reinterpret_cast<uint32_t *>(dst + i * 8) = Mma<T>::pack(o[mt][i][2 * r] * inv, o[mt][i][2 * r + 1] * inv);
+    }
+}
+
+// One configuration's launch (the shipped one is Tiles<D>; experiments may pass others).
+template <typename T, int D, class C, bool PAGED>
+cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
+  auto kernel = prefill_kernel<T, D, C, PAGED>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes);
+  if (e != cudaSuccess) return e;
+  const int64_t slots = a.q_rows / C::BM + a.batch;
+  if (slots > 65535) return cudaErrorInvalidConfiguration;
+  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), C::kThreads, C::kSmemBytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// The shipped configuration of head dim D for both dtypes and key sources; instantiated once per head dim
+// in attention_prefill_d<D>.cu (parallel compilation).
+template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t stream) {
+  using C = Tiles<D>;
+  const bool paged = a.block_table != nullptr;
+  if (a.dtype == Dt::BF16)
+    return paged ? launch_cfg<__nv_bfloat16, D, C, true>(a, stream) : launch_cfg<__nv_bfloat16, D, C, false>(a, stream);
+  return paged ? launch_cfg<__half, D, C, true>(a, stream) : launch_cfg<__half, D, C, false>(a, stream);
+}
+
+}  // namespace mojo::cuda::prefill
