@@ -11,7 +11,7 @@
 namespace mojo::cuda::prefill {
 
 // The schedule launch_head_dim uses (1 or 2; see the file comment).
-constexpr int kPrefillStages = 1;
+constexpr int kPrefillStages = 2;
 
 // Per-CTA setup shared by both schedules: the work item, the query head, its KV head and the key-tile range.
 struct CtaWork {
