@@ -24,17 +24,18 @@ namespace mojo::cuda::prefill {
 
 // Tile shapes: BM query rows per CTA in kWarps warps of MT m16 tiles each, BN keys per K/V tile. The K/V copy
 // gives each thread whole rows (one block-table lookup per row, shared by K and V): kTpr threads per row,
-// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM.
-template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1> struct Cfg {
+// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM. Q_REGS keeps the
+// Q fragments of all of a warp's m-tiles in registers (the default with one m-tile per warp); without it
+// they are re-read from shared memory for every K tile.
+template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1, bool Q_REGS = BM_ == 16 * WARPS> struct Cfg {
   static constexpr int BM = BM_, BN = BN_, kWarps = WARPS, kMinBlocks = MIN_BLOCKS;
   static constexpr int MT = BM / (16 * kWarps);
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kStride = D + 8;  // padded smem row (elements): ldmatrix rows hit distinct banks
   // Q tile plus STAGES buffers of one K and one V tile each.
   static constexpr int smem_bytes(int stages) { return (BM + 2 * stages * BN) * kStride * 2; }
-  // Q fragments stay in registers with one m-tile per warp; with more they are re-read from smem per k-step.
-  static constexpr bool kQInRegs = MT == 1;
-  static constexpr int kQFrags = kQInRegs ? D / 16 : 1;
+  static constexpr bool kQInRegs = Q_REGS;
+  static constexpr int kQTiles = kQInRegs ? MT : 1, kQFrags = kQInRegs ? D / 16 : 1;  // register Q: [mt][kk]
   static constexpr int kTpr = kThreads >= BN ? kThreads / BN : 1;
   static constexpr int kRpt = BN > kThreads ? BN / kThreads : 1;
   static_assert(MT >= 1 && BM == MT * 16 * kWarps, "BM must be a multiple of 16 rows per warp");
@@ -243,15 +244,19 @@ __device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w,
   }
 }
 
-// Register-resident Q fragments of this warp's m-tile (only with C::kQInRegs).
+// Register-resident Q fragments of this warp's m-tiles (only with C::kQInRegs).
 template <int D, class C>
-__device__ __forceinline__ void load_q_frags(uint32_t (&qf)[C::kQFrags][4], uint32_t sq, int warp, int lane) {
+__device__ __forceinline__ void load_q_frags(uint32_t (&qf)[C::kQTiles][C::kQFrags][4], uint32_t sq, int warp,
+                                             int lane) {
   if constexpr (C::kQInRegs) {
     const int mi = lane >> 3;
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      ldmatrix_x4(qf[kk], sq + uint32_t(((warp * 16 + (mi & 1) * 8 + (lane & 7)) * C::kStride + kk * 16 +
-                                          (mi >> 1) * 8) * 2));
+    for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const int row = (warp * C::MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
+        ldmatrix_x4(qf[mt][kk], sq + uint32_t((row * C::kStride + kk * 16 + (mi >> 1) * 8) * 2));
+      }
   }
 }
 
@@ -274,8 +279,9 @@ template <int D, class C> struct RowState {
 
 // S = Q·K^T of this warp's m-tiles against the K tile at sk.
 template <typename T, int D, class C>
-__device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4], const uint32_t (&qf)[C::kQFrags][4],
-                                            uint32_t sq, uint32_t sk, int warp, int lane) {
+__device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4],
+                                            const uint32_t (&qf)[C::kQTiles][C::kQFrags][4], uint32_t sq,
+                                            uint32_t sk, int warp, int lane) {
   constexpr int S = C::kStride, MT = C::MT, BN = C::BN;
   const int mi = lane >> 3;  // which 8x8 matrix of an ldmatrix.x4 this lane addresses
 #pragma unroll
@@ -289,7 +295,7 @@ __device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4], con
     for (int mt = 0; mt < MT; ++mt) {
       if constexpr (C::kQInRegs) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) qa[mt][e] = qf[kk][e];
+        for (int e = 0; e < 4; ++e) qa[mt][e] = qf[mt][kk][e];
       } else {
         const int row = (warp * MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
         ldmatrix_x4(qa[mt], sq + uint32_t((row * S + kk * 16 + (mi >> 1) * 8) * 2));

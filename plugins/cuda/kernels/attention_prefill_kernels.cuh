@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1st
   cp_async_wait_all();
   __syncthreads();
 
-  uint32_t qf[C::kQFrags][4];
+  uint32_t qf[C::kQTiles][C::kQFrags][4];
   load_q_frags<D, C>(qf, sq, warp, lane);
   RowState<D, C> st;
   st.init();
@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2st
   cp_async_wait_all();
   __syncthreads();
 
-  uint32_t qf[C::kQFrags][4];
+  uint32_t qf[C::kQTiles][C::kQFrags][4];
   load_q_frags<D, C>(qf, sq, warp, lane);
   RowState<D, C> st;
   st.init();
