@@ -227,7 +227,6 @@ __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C:
   }
 }
 
-
 // Q tile of query head h into shared memory, rows past the sequence zero-filled (cp.async; the caller commits).
 template <typename T, int D, class C>
 __device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w, int h, int tid, uint32_t sq) {
