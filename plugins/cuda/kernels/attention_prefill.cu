@@ -1,6 +1,6 @@
 // Varlen prefill attention: the validation pass over the device-resident metadata, then the attention kernel
 // of the head dim (instantiated in attention_prefill_d<D>.cu). Nothing is read back on the host.
-#include "attention_prefill.cuh"
+#include "attention_prefill_kernels.cuh"
 
 namespace mojo::cuda {
 namespace prefill {

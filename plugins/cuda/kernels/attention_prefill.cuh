@@ -1,4 +1,5 @@
-// FlashAttention-2 style varlen prefill kernel (docs/decisions/cuda_attention_prefill.md).
+// Building blocks of the FlashAttention-2 style varlen prefill kernels (docs/decisions/cuda_attention_prefill.md);
+// the kernels that schedule them are in attention_prefill_kernels.cuh.
 //
 // One CTA = one tile of BM query rows of one sequence and one query head; each warp owns MT m16 tiles. Q is
 // read with ldmatrix (kept in registers for MT = 1), K/V tiles of BN tokens are gathered row by row (a paged
@@ -23,13 +24,18 @@ namespace mojo::cuda::prefill {
 
 // Tile shapes: BM query rows per CTA in kWarps warps of MT m16 tiles each, BN keys per K/V tile. The K/V copy
 // gives each thread whole rows (one block-table lookup per row, shared by K and V): kTpr threads per row,
-// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM.
-template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1> struct Cfg {
+// kRpt rows per thread. MIN_BLOCKS > 1 caps the registers so that many CTAs fit on an SM. Q_REGS keeps the
+// Q fragments of all of a warp's m-tiles in registers (the default with one m-tile per warp); without it
+// they are re-read from shared memory for every K tile.
+template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1, bool Q_REGS = BM_ == 16 * WARPS> struct Cfg {
   static constexpr int BM = BM_, BN = BN_, kWarps = WARPS, kMinBlocks = MIN_BLOCKS;
   static constexpr int MT = BM / (16 * kWarps);
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kStride = D + 8;  // padded smem row (elements): ldmatrix rows hit distinct banks
-  static constexpr int kSmemBytes = (BM + 2 * BN) * kStride * 2;
+  // Q tile plus STAGES buffers of one K and one V tile each.
+  static constexpr int smem_bytes(int stages) { return (BM + 2 * stages * BN) * kStride * 2; }
+  static constexpr bool kQInRegs = Q_REGS;
+  static constexpr int kQTiles = kQInRegs ? MT : 1, kQFrags = kQInRegs ? D / 16 : 1;  // register Q: [mt][kk]
   static constexpr int kTpr = kThreads >= BN ? kThreads / BN : 1;
   static constexpr int kRpt = BN > kThreads ? BN / kThreads : 1;
   static_assert(MT >= 1 && BM == MT * 16 * kWarps, "BM must be a multiple of 16 rows per warp");
@@ -221,228 +227,194 @@ __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C:
   }
 }
 
-template <typename T, int D, class C, bool PAGED>
-__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel(const PrefillArgs a) {
-  constexpr int BM = C::BM, BN = C::BN, S = C::kStride, MT = C::MT;
-  if (error_raised(a.error_word)) return;
-  Work w;
-  if (!find_work<BM>(a, int(gridDim.y - 1 - blockIdx.y), w)) return;  // heaviest tiles first
-  const int h = int(blockIdx.x);
-  const int g = a.grouped ? h / (a.hq / a.hkv) : h % a.hkv;
-  const int last_row = min(w.m0 + BM, w.n) - 1;
-  const KvRange range = kv_range<BN>(a, w, last_row);
-  int t = range.first();
-
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const uint32_t sq = uint32_t(__cvta_generic_to_shared(smem_raw));
-  const uint32_t sk = sq + BM * S * 2, sv = sk + BN * S * 2;
-  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
-  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
-  const T *q = static_cast<const T *>(a.q);
-  const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
-
-  // Q tile (rows past the sequence zero-filled) and the first K tile.
-  constexpr int kQChunks = BM * D / 8;
+// Q tile of query head h into shared memory, rows past the sequence zero-filled (cp.async; the caller commits).
+template <typename T, int D, class C>
+__device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w, int h, int tid, uint32_t sq) {
+  constexpr int kQChunks = C::BM * D / 8;
   static_assert(kQChunks % C::kThreads == 0, "Q chunks must divide among the threads");
+  const T *q = static_cast<const T *>(a.q);
 #pragma unroll
   for (int it = 0; it < kQChunks / C::kThreads; ++it) {
     const int chunk = tid + it * C::kThreads;
     const int row = chunk / (D / 8), col = (chunk % (D / 8)) * 8;
     const bool valid = w.m0 + row < w.n;
     const T *src = valid ? q + ((w.q_row + w.m0 + row) * a.hq + h) * D + col : q;
-    cp_async_16(sq + uint32_t((row * S + col) * 2), src, valid ? 16 : 0);
+    cp_async_16(sq + uint32_t((row * C::kStride + col) * 2), src, valid ? 16 : 0);
   }
-  int32_t blk[C::kRpt];
-  int64_t off[C::kRpt];
-  if (t >= 0) {
-    fetch_blocks<C, PAGED>(a, w, t, row0, blk);
-    row_offsets<D, C, PAGED>(a, w, g, t, row0, blk, off);
-    copy_rows<T, D, C>(kb, off, row0, part, sk);
-  }
-  cp_async_commit();
-  cp_async_wait_all();
-  __syncthreads();
+}
 
-  // Q fragments stay in registers with one m-tile per warp; with more they are re-read from smem per k-step.
-  constexpr bool kQInRegs = MT == 1;
-  uint32_t qf[kQInRegs ? D / 16 : 1][4];
+// Register-resident Q fragments of this warp's m-tiles (only with C::kQInRegs).
+template <int D, class C>
+__device__ __forceinline__ void load_q_frags(uint32_t (&qf)[C::kQTiles][C::kQFrags][4], uint32_t sq, int warp,
+                                             int lane) {
+  if constexpr (C::kQInRegs) {
+    const int mi = lane >> 3;
+#pragma unroll
+    for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const int row = (warp * C::MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
+        ldmatrix_x4(qf[mt][kk], sq + uint32_t((row * C::kStride + kk * 16 + (mi >> 1) * 8) * 2));
+      }
+  }
+}
+
+// The per-row state of the online softmax and the output accumulators of this thread's rows: rows gid
+// (e = 0, 1) and gid + 8 (e = 2, 3) of each m-tile, a quad of threads shares a row.
+template <int D, class C> struct RowState {
+  float o[C::MT][D / 8][4];
+  float row_max[C::MT][2], row_sum[C::MT][2];
+
+  __device__ __forceinline__ void init() {
+#pragma unroll
+    for (int mt = 0; mt < C::MT; ++mt) {
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+      row_max[mt][0] = row_max[mt][1] = -INFINITY;
+      row_sum[mt][0] = row_sum[mt][1] = 0.0f;
+    }
+  }
+};
+
+// S = Q·K^T of this warp's m-tiles against the K tile at sk.
+template <typename T, int D, class C>
+__device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4],
+                                            const uint32_t (&qf)[C::kQTiles][C::kQFrags][4], uint32_t sq,
+                                            uint32_t sk, int warp, int lane) {
+  constexpr int S = C::kStride, MT = C::MT, BN = C::BN;
   const int mi = lane >> 3;  // which 8x8 matrix of an ldmatrix.x4 this lane addresses
-  if constexpr (kQInRegs) {
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      ldmatrix_x4(qf[kk], sq + uint32_t(((warp * 16 + (mi & 1) * 8 + (lane & 7)) * S + kk * 16 + (mi >> 1) * 8) * 2));
-  }
-
-  float o[MT][D / 8][4];
-  float row_max[MT][2], row_sum[MT][2];
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
+    for (int i = 0; i < BN / 8; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < D / 8; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
-    row_max[mt][0] = row_max[mt][1] = -INFINITY;
-    row_sum[mt][0] = row_sum[mt][1] = 0.0f;
-  }
-  const float scale_log2 = a.scale * 1.4426950408889634f;
-  const int gid = lane >> 2, tig = lane & 3;
-  const int pos_base = w.L - w.n + w.m0 + warp * MT * 16 + gid;  // position of this thread's first row
-
-  while (t >= 0) {
-    const int k0 = t * BN;
-    const int tn = range.next(t);
-    fetch_blocks<C, PAGED>(a, w, tn, row0, blk);  // used after the softmax
-    cp_async_wait_all();
-    __syncthreads();  // K[t] landed; every warp finished reading V of the previous tile
-    copy_rows<T, D, C>(vb, off, row0, part, sv);
-    cp_async_commit();
-
-    float s[MT][BN / 8][4];
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t qa[MT][4];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+    for (int mt = 0; mt < MT; ++mt) {
+      if constexpr (C::kQInRegs) {
 #pragma unroll
-      for (int i = 0; i < BN / 8; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
+        for (int e = 0; e < 4; ++e) qa[mt][e] = qf[mt][kk][e];
+      } else {
+        const int row = (warp * MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
+        ldmatrix_x4(qa[mt], sq + uint32_t((row * S + kk * 16 + (mi >> 1) * 8) * 2));
+      }
+    }
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t qa[MT][4];
+    for (int n2 = 0; n2 < BN / 16; ++n2) {
+      const int row = n2 * 16 + (mi >> 1) * 8 + (lane & 7), col = kk * 16 + (mi & 1) * 8;
+      uint32_t kf[4];
+      ldmatrix_x4(kf, sk + uint32_t((row * S + col) * 2));
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        if constexpr (kQInRegs) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) qa[mt][e] = qf[kk][e];
-        } else {
-          const int row = (warp * MT + mt) * 16 + (mi & 1) * 8 + (lane & 7);
-          ldmatrix_x4(qa[mt], sq + uint32_t((row * S + kk * 16 + (mi >> 1) * 8) * 2));
-        }
-      }
-#pragma unroll
-      for (int n2 = 0; n2 < BN / 16; ++n2) {
-        const int row = n2 * 16 + (mi >> 1) * 8 + (lane & 7), col = kk * 16 + (mi & 1) * 8;
-        uint32_t kf[4];
-        ldmatrix_x4(kf, sk + uint32_t((row * S + col) * 2));
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          Mma<T>::run(s[mt][2 * n2], qa[mt], kf[0], kf[1]);
-          Mma<T>::run(s[mt][2 * n2 + 1], qa[mt], kf[2], kf[3]);
-        }
+        Mma<T>::run(s[mt][2 * n2], qa[mt], kf[0], kf[1]);
+        Mma<T>::run(s[mt][2 * n2 + 1], qa[mt], kf[2], kf[3]);
       }
     }
-
-    // Scores in log2 units (scaled before the mask, so any sign of the scale works).
-    const bool masked = !tile_fully_visible<BN>(a, w, last_row, k0);
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int i = 0; i < BN / 8; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[mt][i][e] *= scale_log2;
-          if (masked) {
-            const int pos = pos_base + mt * 16 + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
-            if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
-          }
-        }
-
-    // Online softmax: thread rows gid (e = 0, 1) and gid + 8 (e = 2, 3) of each m-tile; a quad shares a row.
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * r], s[mt][i][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(row_max[mt][r], mx);
-        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
-        const float alpha = fast_exp2(row_max[mt][r] - m_use);
-        row_max[mt][r] = m_new;
-        float sum = 0.0f;
-#pragma unroll
-        for (int i = 0; i < BN / 8; ++i) {
-          s[mt][i][2 * r] = fast_exp2(s[mt][i][2 * r] - m_use);
-          s[mt][i][2 * r + 1] = fast_exp2(s[mt][i][2 * r + 1] - m_use);
-          sum += s[mt][i][2 * r] + s[mt][i][2 * r + 1];
-        }
-        row_sum[mt][r] = row_sum[mt][r] * alpha + sum;
-#pragma unroll
-        for (int i = 0; i < D / 8; ++i) {
-          o[mt][i][2 * r] *= alpha;
-          o[mt][i][2 * r + 1] *= alpha;
-        }
-      }
-
-    cp_async_wait_all();
-    __syncthreads();  // V[t] landed; every warp finished reading K[t]
-    if (tn >= 0) {
-      row_offsets<D, C, PAGED>(a, w, g, tn, row0, blk, off);
-      copy_rows<T, D, C>(kb, off, row0, part, sk);
-    }
-    cp_async_commit();
-
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      uint32_t pf[MT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        pf[mt][0] = Mma<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pf[mt][1] = Mma<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pf[mt][2] = Mma<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pf[mt][3] = Mma<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
-#pragma unroll
-      for (int d2 = 0; d2 < D / 16; ++d2) {
-        const int row = kk * 16 + (mi & 1) * 8 + (lane & 7), col = d2 * 16 + (mi >> 1) * 8;
-        uint32_t vf[4];
-        ldmatrix_x4_trans(vf, sv + uint32_t((row * S + col) * 2));
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          Mma<T>::run(o[mt][2 * d2], pf[mt], vf[0], vf[1]);
-          Mma<T>::run(o[mt][2 * d2 + 1], pf[mt], vf[2], vf[3]);
-        }
-      }
-    }
-    t = tn;
   }
-  cp_async_wait_all();
+}
 
-  // Normalise and store the sequence's rows (padding rows and rows past n are never written).
-  T *out = static_cast<T *>(a.out);
+// Scores to log2 units (scaled before the mask, so any sign of the scale works), the mask where the tile is
+// not fully visible, then the online softmax: s becomes P (unnormalised), O and the row sums are rescaled.
+// pos_base is the position of this thread's first row.
+template <int D, class C>
+__device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::MT][C::BN / 8][4],
+                                             const PrefillArgs &a, const Work &w, int last_row, int k0,
+                                             float scale_log2, int pos_base, int tig) {
+  constexpr int MT = C::MT, BN = C::BN;
+  const bool masked = !tile_fully_visible<BN>(a, w, last_row, k0);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int i = 0; i < BN / 8; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[mt][i][e] *= scale_log2;
+        if (masked) {
+          const int pos = pos_base + mt * 16 + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
+          if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
+        }
+      }
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float l = row_sum[mt][r];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * r], s[mt][i][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(st.row_max[mt][r], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
+      const float alpha = fast_exp2(st.row_max[mt][r] - m_use);
+      st.row_max[mt][r] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int i = 0; i < BN / 8; ++i) {
+        s[mt][i][2 * r] = fast_exp2(s[mt][i][2 * r] - m_use);
+        s[mt][i][2 * r + 1] = fast_exp2(s[mt][i][2 * r + 1] - m_use);
+        sum += s[mt][i][2 * r] + s[mt][i][2 * r + 1];
+      }
+      st.row_sum[mt][r] = st.row_sum[mt][r] * alpha + sum;
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i) {
+        st.o[mt][i][2 * r] *= alpha;
+        st.o[mt][i][2 * r + 1] *= alpha;
+      }
+    }
+}
+
+// O += P·V with the V tile at sv; P goes from the score registers straight into the A fragments.
+template <typename T, int D, class C>
+__device__ __forceinline__ void tile_pv(RowState<D, C> &st, const float (&s)[C::MT][C::BN / 8][4], uint32_t sv,
+                                        int lane) {
+  constexpr int S = C::kStride, MT = C::MT, BN = C::BN;
+  const int mi = lane >> 3;
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk) {
+    uint32_t pf[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      pf[mt][0] = Mma<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+      pf[mt][1] = Mma<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+      pf[mt][2] = Mma<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+      pf[mt][3] = Mma<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+    }
+#pragma unroll
+    for (int d2 = 0; d2 < D / 16; ++d2) {
+      const int row = kk * 16 + (mi & 1) * 8 + (lane & 7), col = d2 * 16 + (mi >> 1) * 8;
+      uint32_t vf[4];
+      ldmatrix_x4_trans(vf, sv + uint32_t((row * S + col) * 2));
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        Mma<T>::run(st.o[mt][2 * d2], pf[mt], vf[0], vf[1]);
+        Mma<T>::run(st.o[mt][2 * d2 + 1], pf[mt], vf[2], vf[3]);
+      }
+    }
+  }
+}
+
+// Normalise and store the sequence's rows of query head h (padding rows and rows past n are never written).
+template <typename T, int D, class C>
+__device__ __forceinline__ void store_rows(const PrefillArgs &a, const Work &w, int h, RowState<D, C> &st,
+                                           int warp, int lane) {
+  const int gid = lane >> 2, tig = lane & 3;
+  T *out = static_cast<T *>(a.out);
+#pragma unroll
+  for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float l = st.row_sum[mt][r];
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros
-      const int row = w.m0 + (warp * MT + mt) * 16 + gid + r * 8;
+      const int row = w.m0 + (warp * C::MT + mt) * 16 + gid + r * 8;
       if (row >= w.n) continue;
       T *dst = out + ((w.q_row + row) * a.hq + h) * D + tig * 2;
 #pragma unroll
       for (int i = 0; i < D / 8; ++i)
-        *reinterpret_cast<uint32_t *>(dst + i * 8) = Mma<T>::pack(o[mt][i][2 * r] * inv, o[mt][i][2 * r + 1] * inv);
+        *reinterpret_cast<uint32_t *>(dst + i * 8) = Mma<T>::pack(st.o[mt][i][2 * r] * inv, st.o[mt][i][2 * r + 1] * inv);
     }
-}
-
-// One configuration's launch (the shipped one is Tiles<D>; experiments may pass others).
-template <typename T, int D, class C, bool PAGED>
-cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
-  auto kernel = prefill_kernel<T, D, C, PAGED>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes);
-  if (e != cudaSuccess) return e;
-  const int64_t slots = a.q_rows / C::BM + a.batch;
-  if (slots > 65535) return cudaErrorInvalidConfiguration;
-  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), C::kThreads, C::kSmemBytes, stream>>>(a);
-  return cudaGetLastError();
-}
-
-// The shipped configuration of head dim D for both dtypes and key sources; instantiated once per head dim
-// in attention_prefill_d<D>.cu (parallel compilation).
-template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t stream) {
-  using C = Tiles<D>;
-  const bool paged = a.block_table != nullptr;
-  if (a.dtype == Dt::BF16)
-    return paged ? launch_cfg<__nv_bfloat16, D, C, true>(a, stream) : launch_cfg<__nv_bfloat16, D, C, false>(a, stream);
-  return paged ? launch_cfg<__half, D, C, true>(a, stream) : launch_cfg<__half, D, C, false>(a, stream);
 }
 
 }  // namespace mojo::cuda::prefill

@@ -1,5 +1,5 @@
 // Prefill attention instantiations for head dim 128 (one file per head dim so they compile in parallel).
-#include "attention_prefill.cuh"
+#include "attention_prefill_kernels.cuh"
 
 namespace mojo::cuda::prefill {
 template cudaError_t launch_head_dim<128>(const PrefillArgs &, cudaStream_t);

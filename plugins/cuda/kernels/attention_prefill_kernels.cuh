@@ -1,0 +1,199 @@
+// The varlen prefill attention kernels and their launch (docs/decisions/cuda_attention_prefill.md). Two
+// schedules of the same tile math (attention_prefill.cuh), selected at compile time by kPrefillStages:
+//   1 stage:  one K and one V buffer; the V load of tile t overlaps Q·K_t^T, the K load of the next tile
+//             overlaps P·V_t; two block-wide barriers per tile (the schedule measured on the H100 first).
+//   2 stages: two K/V buffer pairs; the whole K/V tile t+1 is in flight while tile t is computed, one
+//             barrier per tile.
+#pragma once
+
+#include "attention_prefill.cuh"
+
+namespace mojo::cuda::prefill {
+
+// The schedule launch_head_dim uses (1 or 2; see the file comment).
+constexpr int kPrefillStages = 2;
+
+// Per-CTA setup shared by both schedules: the work item, the query head, its KV head and the key-tile range.
+struct CtaWork {
+  Work w;
+  int h, g, last_row;
+  KvRange range;
+};
+
+template <int BM, int BN>
+__device__ __forceinline__ bool cta_work(const PrefillArgs &a, CtaWork &c) {
+  if (error_raised(a.error_word)) return false;
+  if (!find_work<BM>(a, int(gridDim.y - 1 - blockIdx.y), c.w)) return false;  // heaviest tiles first
+  c.h = int(blockIdx.x);
+  c.g = a.grouped ? c.h / (a.hq / a.hkv) : c.h % a.hkv;
+  c.last_row = min(c.w.m0 + BM, c.w.n) - 1;
+  c.range = kv_range<BN>(a, c.w, c.last_row);
+  return true;
+}
+
+template <typename T, int D, class C, bool PAGED>
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1stage(const PrefillArgs a) {
+  constexpr int BM = C::BM, BN = C::BN, S = C::kStride;
+  CtaWork c;
+  if (!cta_work<BM, BN>(a, c)) return;
+  const Work &w = c.w;
+  int t = c.range.first();
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const uint32_t sq = uint32_t(__cvta_generic_to_shared(smem_raw));
+  const uint32_t sk = sq + BM * S * 2, sv = sk + BN * S * 2;
+  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
+  const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
+
+  // Q tile and the first K tile.
+  copy_q_tile<T, D, C>(a, w, c.h, tid, sq);
+  int32_t blk[C::kRpt];
+  int64_t off[C::kRpt];
+  if (t >= 0) {
+    fetch_blocks<C, PAGED>(a, w, t, row0, blk);
+    row_offsets<D, C, PAGED>(a, w, c.g, t, row0, blk, off);
+    copy_rows<T, D, C>(kb, off, row0, part, sk);
+  }
+  cp_async_commit();
+  cp_async_wait_all();
+  __syncthreads();
+
+  uint32_t qf[C::kQTiles][C::kQFrags][4];
+  load_q_frags<D, C>(qf, sq, warp, lane);
+  RowState<D, C> st;
+  st.init();
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int gid = lane >> 2, tig = lane & 3;
+  const int pos_base = w.L - w.n + w.m0 + warp * C::MT * 16 + gid;  // position of this thread's first row
+
+  while (t >= 0) {
+    const int k0 = t * BN;
+    const int tn = c.range.next(t);
+    fetch_blocks<C, PAGED>(a, w, tn, row0, blk);  // used after the softmax
+    cp_async_wait_all();
+    __syncthreads();  // K[t] landed; every warp finished reading V of the previous tile
+    copy_rows<T, D, C>(vb, off, row0, part, sv);
+    cp_async_commit();
+
+    float s[C::MT][BN / 8][4];
+    tile_scores<T, D, C>(s, qf, sq, sk, warp, lane);
+    tile_softmax<D, C>(st, s, a, w, c.last_row, k0, scale_log2, pos_base, tig);
+
+    cp_async_wait_all();
+    __syncthreads();  // V[t] landed; every warp finished reading K[t]
+    if (tn >= 0) {
+      row_offsets<D, C, PAGED>(a, w, c.g, tn, row0, blk, off);
+      copy_rows<T, D, C>(kb, off, row0, part, sk);
+    }
+    cp_async_commit();
+
+    tile_pv<T, D, C>(st, s, sv, lane);
+    t = tn;
+  }
+  cp_async_wait_all();
+  store_rows<T, D, C>(a, w, c.h, st, warp, lane);
+}
+
+template <typename T, int D, class C, bool PAGED>
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2stage(const PrefillArgs a) {
+  constexpr int BM = C::BM, BN = C::BN, S = C::kStride;
+  constexpr uint32_t kTileBytes = BN * S * 2;
+  CtaWork c;
+  if (!cta_work<BM, BN>(a, c)) return;
+  const Work &w = c.w;
+  int t = c.range.first();
+
+  // Shared memory: Q, then K buffers 0 and 1, then V buffers 0 and 1.
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const uint32_t sq = uint32_t(__cvta_generic_to_shared(smem_raw));
+  const uint32_t sk0 = sq + BM * S * 2, sv0 = sk0 + 2 * kTileBytes;
+  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
+  const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
+
+  // Q tile and the whole first K/V tile into buffer 0; then the block ids of the second tile.
+  copy_q_tile<T, D, C>(a, w, c.h, tid, sq);
+  int32_t blk[C::kRpt];
+  int64_t off[C::kRpt];
+  if (t >= 0) {
+    fetch_blocks<C, PAGED>(a, w, t, row0, blk);
+    row_offsets<D, C, PAGED>(a, w, c.g, t, row0, blk, off);
+    copy_rows<T, D, C>(kb, off, row0, part, sk0);
+    copy_rows<T, D, C>(vb, off, row0, part, sv0);
+  }
+  cp_async_commit();
+  int tn = t >= 0 ? c.range.next(t) : -1;
+  fetch_blocks<C, PAGED>(a, w, tn, row0, blk);
+  cp_async_wait_all();
+  __syncthreads();
+
+  uint32_t qf[C::kQTiles][C::kQFrags][4];
+  load_q_frags<D, C>(qf, sq, warp, lane);
+  RowState<D, C> st;
+  st.init();
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int gid = lane >> 2, tig = lane & 3;
+  const int pos_base = w.L - w.n + w.m0 + warp * C::MT * 16 + gid;  // position of this thread's first row
+
+  uint32_t stage = 0;
+  while (t >= 0) {
+    // Buffers `stage` hold tile t (landed, and the barrier below passed). The other pair was last read by
+    // the previous tile, which every warp has finished: tile tn goes there while tile t is computed.
+    const uint32_t cur = stage * kTileBytes, nxt = (stage ^ 1u) * kTileBytes;
+    if (tn >= 0) {
+      row_offsets<D, C, PAGED>(a, w, c.g, tn, row0, blk, off);
+      copy_rows<T, D, C>(kb, off, row0, part, sk0 + nxt);
+      copy_rows<T, D, C>(vb, off, row0, part, sv0 + nxt);
+    }
+    cp_async_commit();
+    const int tnn = tn >= 0 ? c.range.next(tn) : -1;
+    fetch_blocks<C, PAGED>(a, w, tnn, row0, blk);  // used at the next tile's start
+
+    float s[C::MT][BN / 8][4];
+    tile_scores<T, D, C>(s, qf, sq, sk0 + cur, warp, lane);
+    tile_softmax<D, C>(st, s, a, w, c.last_row, t * BN, scale_log2, pos_base, tig);
+    tile_pv<T, D, C>(st, s, sv0 + cur, lane);
+
+    cp_async_wait_all();
+    __syncthreads();  // tile tn landed; every warp finished reading buffers `stage`
+    stage ^= 1u;
+    t = tn;
+    tn = tnn;
+  }
+  store_rows<T, D, C>(a, w, c.h, st, warp, lane);
+}
+
+// The kernel of a schedule; only the selected one is instantiated.
+template <typename T, int D, class C, bool PAGED, int STAGES> constexpr auto kernel_of() {
+  if constexpr (STAGES == 2) return prefill_kernel_2stage<T, D, C, PAGED>;
+  else return prefill_kernel_1stage<T, D, C, PAGED>;
+}
+
+// One configuration's launch (the shipped one is Tiles<D>; experiments may pass others).
+template <typename T, int D, class C, bool PAGED, int STAGES>
+cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
+  static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
+  auto kernel = kernel_of<T, D, C, PAGED, STAGES>();
+  constexpr int smem = C::smem_bytes(STAGES);
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  const int64_t slots = a.q_rows / C::BM + a.batch;
+  if (slots > 65535) return cudaErrorInvalidConfiguration;
+  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), C::kThreads, smem, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// The shipped configuration of head dim D for both dtypes and key sources; instantiated once per head dim
+// in attention_prefill_d<D>.cu (parallel compilation).
+template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t stream) {
+  using C = Tiles<D>;
+  constexpr int P = kPrefillStages;
+  const bool paged = a.block_table != nullptr;
+  if (a.dtype == Dt::BF16)
+    return paged ? launch_cfg<__nv_bfloat16, D, C, true, P>(a, stream)
+                 : launch_cfg<__nv_bfloat16, D, C, false, P>(a, stream);
+  return paged ? launch_cfg<__half, D, C, true, P>(a, stream) : launch_cfg<__half, D, C, false, P>(a, stream);
+}
+
+}  // namespace mojo::cuda::prefill
