@@ -86,6 +86,7 @@ std::vector<Entry> norm_entries();
 std::vector<Entry> activation_entries();
 std::vector<Entry> rope_entries();
 std::vector<Entry> linear_entries();
+std::vector<Entry> attention_decode_entries();
 
 const std::vector<Entry> &all_entries();
 
