@@ -93,6 +93,7 @@ struct Params {
   float *po, *plse;
   int32_t *error_word;
   int B, hq, hkv, group, bs, mb, nb, splits;
+  int bs_shift;  // log2(bs) when bs is a power of two (the usual page sizes), else -1
   float scale_log2;
   bool grouped, has_local, has_global;
   int64_t local_window, global_window, hint;
@@ -155,28 +156,37 @@ template <int D> __device__ __forceinline__ int tile_offset(int row, int chunk) 
   return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
+// Issues the cp.async copies of one tile's keys and values (visited indices [tile*kTile, +kTile), zero rows past
+// v_end). `k_head`/`v_head` point at cache[0, g, 0, 0]; a page is `page_stride` elements.
 template <typename T, int D>
-__device__ __forceinline__ void load_tile(const Params &p, int b, int g, const KeyRanges &kr, int tile, int v_end,
-                                          T *ks, T *vs) {
+__device__ __forceinline__ void load_tile(const Params &p, const int32_t *bt_row, const T *k_head, const T *v_head,
+                                          int64_t page_stride, const KeyRanges &kr, int tile, int v_end, T *ks,
+                                          T *vs) {
   constexpr int kChunks = D / 8;  // 16-byte chunks per key row
   constexpr int kPasses = kTile * kChunks / kThreads;
-  const T *kc = static_cast<const T *>(p.k), *vc = static_cast<const T *>(p.v);
-  const int32_t *bt_row = p.bt + int64_t(b) * p.mb;
+  constexpr int kRowsPerPass = kThreads / kChunks;
+  const int chunk = threadIdx.x % kChunks, tok0 = threadIdx.x / kChunks;
 #pragma unroll
   for (int k = 0; k < kPasses; ++k) {
-    const int i = threadIdx.x + k * kThreads;
-    const int tok = i / kChunks, chunk = i % kChunks;
+    const int tok = tok0 + k * kRowsPerPass;
     const int v = tile * kTile + tok;
     const bool valid = v < v_end;
     int64_t off = 0;
     if (valid) {
       const int pos = kr.position(v);
-      const int blk = __ldg(bt_row + pos / p.bs);
-      off = ((int64_t(blk) * p.hkv + g) * p.bs + pos % p.bs) * D + chunk * 8;
+      int page, slot;
+      if (p.bs_shift >= 0) {
+        page = pos >> p.bs_shift;
+        slot = pos & (p.bs - 1);
+      } else {
+        page = pos / p.bs;
+        slot = pos - page * p.bs;
+      }
+      off = int64_t(__ldg(bt_row + page)) * page_stride + slot * D + chunk * 8;
     }
     const int dst = tile_offset<D>(tok, chunk);
-    cp_async_16(ks + dst, kc + off, valid);
-    cp_async_16(vs + dst, vc + off, valid);
+    cp_async_16(ks + dst, k_head + off, valid);
+    cp_async_16(vs + dst, v_head + off, valid);
   }
 }
 
@@ -203,6 +213,16 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r0 = lane >> 2, quad = lane & 3;
 
+  // The first tile is in flight while Q is read.
+  const int32_t *bt_row = p.bt + int64_t(b) * p.mb;
+  const int64_t page_stride = int64_t(p.hkv) * p.bs * D;
+  const T *k_head = static_cast<const T *>(p.k) + int64_t(g) * p.bs * D;
+  const T *v_head = static_cast<const T *>(p.v) + int64_t(g) * p.bs * D;
+  if (t_begin < t_end) {
+    load_tile<T, D>(p, bt_row, k_head, v_head, page_stride, kr, t_begin, v_end, k_smem, v_smem);
+    cp_async_commit();
+  }
+
   // Q as A fragments: rows = the group's query heads (rows >= G are zero), k = head dim.
   uint32_t qa[D / 16][4];
   {
@@ -225,15 +245,12 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
 
-  if (t_begin < t_end) {
-    load_tile<T, D>(p, b, g, kr, t_begin, v_end, k_smem, v_smem);
-    cp_async_commit();
-  }
   for (int t = t_begin; t < t_end; ++t) {
     const int stage = (t - t_begin) % kStages;
     if (t + 1 < t_end) {
       const int next = (t + 1 - t_begin) % kStages;
-      load_tile<T, D>(p, b, g, kr, t + 1, v_end, k_smem + next * kTile * D, v_smem + next * kTile * D);
+      load_tile<T, D>(p, bt_row, k_head, v_head, page_stride, kr, t + 1, v_end, k_smem + next * kTile * D,
+                      v_smem + next * kTile * D);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -286,12 +303,14 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
       }
       l0 = l0 * a0 + sum0;
       l1 = l1 * a1 + sum1;
+      if (__any_sync(0xffffffffu, a0 != 1.0f || a1 != 1.0f)) {  // the running max rarely moves after a few tiles
 #pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][0] *= a0;
-        o[n][1] *= a0;
-        o[n][2] *= a1;
-        o[n][3] *= a1;
+        for (int n = 0; n < D / 8; ++n) {
+          o[n][0] *= a0;
+          o[n][1] *= a0;
+          o[n][2] *= a1;
+          o[n][3] *= a1;
+        }
       }
       // P (16 rows × 16 keys) as an A fragment: the S accumulator layout of two n8 tiles is exactly it.
       const uint32_t pa[4] = {Mma<T>::pack(s[0][0], s[0][1]), Mma<T>::pack(s[0][2], s[0][3]),
@@ -454,6 +473,9 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.hkv = a.hkv;
   p.group = a.hq / a.hkv;
   p.bs = a.page_size;
+  p.bs_shift = -1;
+  for (int sh = 0; sh < 31; ++sh)
+    if ((1 << sh) == a.page_size) p.bs_shift = sh;
   p.mb = a.max_blocks;
   p.nb = a.num_blocks;
   p.splits = a.splits;
