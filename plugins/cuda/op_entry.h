@@ -87,6 +87,7 @@ std::vector<Entry> activation_entries();
 std::vector<Entry> rope_entries();
 std::vector<Entry> linear_entries();
 std::vector<Entry> attention_prefill_entries();
+std::vector<Entry> attention_decode_entries();
 
 const std::vector<Entry> &all_entries();
 

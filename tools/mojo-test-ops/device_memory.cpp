@@ -37,6 +37,12 @@ class CudaMemory final : public DeviceMemory {
   using SyncFn = int (*)();
   using SetDeviceFn = int (*)(int);
   using ErrorStringFn = const char *(*)(int);
+  using StreamCreateFn = int (*)(void **, unsigned);
+  using HandleFn = int (*)(void *);
+  using BeginCaptureFn = int (*)(void *, int);
+  using EndCaptureFn = int (*)(void *, void **);
+  using InstantiateFn = int (*)(void **, void *, unsigned long long);
+  using GraphLaunchFn = int (*)(void *, void *);
 
   bool open(int device_id, std::string *why) {
     device_id_ = device_id;
@@ -54,6 +60,15 @@ class CudaMemory final : public DeviceMemory {
     sync_ = reinterpret_cast<SyncFn>(dlsym(lib_, "cudaDeviceSynchronize"));
     set_device_ = reinterpret_cast<SetDeviceFn>(dlsym(lib_, "cudaSetDevice"));
     error_string_ = reinterpret_cast<ErrorStringFn>(dlsym(lib_, "cudaGetErrorString"));
+    stream_create_ = reinterpret_cast<StreamCreateFn>(dlsym(lib_, "cudaStreamCreateWithFlags"));
+    stream_destroy_ = reinterpret_cast<HandleFn>(dlsym(lib_, "cudaStreamDestroy"));
+    stream_sync_ = reinterpret_cast<HandleFn>(dlsym(lib_, "cudaStreamSynchronize"));
+    begin_capture_ = reinterpret_cast<BeginCaptureFn>(dlsym(lib_, "cudaStreamBeginCapture"));
+    end_capture_ = reinterpret_cast<EndCaptureFn>(dlsym(lib_, "cudaStreamEndCapture"));
+    instantiate_ = reinterpret_cast<InstantiateFn>(dlsym(lib_, "cudaGraphInstantiateWithFlags"));
+    graph_launch_ = reinterpret_cast<GraphLaunchFn>(dlsym(lib_, "cudaGraphLaunch"));
+    graph_destroy_ = reinterpret_cast<HandleFn>(dlsym(lib_, "cudaGraphDestroy"));
+    exec_destroy_ = reinterpret_cast<HandleFn>(dlsym(lib_, "cudaGraphExecDestroy"));
     if (!malloc_ || !free_ || !memcpy_ || !sync_ || !set_device_) {
       *why = "libcudart.so lacks cudaMalloc/cudaFree/cudaMemcpy/cudaDeviceSynchronize/cudaSetDevice";
       return false;
@@ -89,7 +104,41 @@ class CudaMemory final : public DeviceMemory {
     return true;
   }
 
+  bool graphs_supported() const override {
+    return stream_create_ && stream_destroy_ && stream_sync_ && begin_capture_ && end_capture_ && instantiate_ &&
+           graph_launch_ && graph_destroy_ && exec_destroy_;
+  }
+  void *create_stream() override {
+    void *s = nullptr;
+    if (!check(graphs_supported() ? stream_create_(&s, 1 /* cudaStreamNonBlocking */) : -1, "cudaStreamCreate"))
+      return nullptr;
+    return s;
+  }
+  void destroy_stream(void *s) override {
+    if (s) stream_destroy_(s);
+  }
+  bool begin_capture(void *s) override {
+    return check(begin_capture_(s, 0 /* cudaStreamCaptureModeGlobal */), "cudaStreamBeginCapture");
+  }
+  void *end_capture(void *s) override {
+    void *graph = nullptr, *exec = nullptr;
+    if (!check(end_capture_(s, &graph), "cudaStreamEndCapture")) return nullptr;
+    const bool ok = check(instantiate_(&exec, graph, 0), "cudaGraphInstantiateWithFlags");
+    graph_destroy_(graph);
+    return ok ? exec : nullptr;
+  }
+  bool launch_graph(void *exec, void *s) override { return check(graph_launch_(exec, s), "cudaGraphLaunch"); }
+  void destroy_graph(void *exec) override {
+    if (exec) exec_destroy_(exec);
+  }
+  bool synchronize_stream(void *s) override { return check(stream_sync_(s), "cudaStreamSynchronize"); }
+
  private:
+  bool check(int e, const char *what) {
+    if (e == 0) return true;
+    error_ = std::string(what) + ": " + (e < 0 ? std::string("libcudart.so lacks the graph API") : describe(e));
+    return false;
+  }
   bool copy(void *dst, const void *src, size_t bytes, int kind) {
     if (!bytes) return true;
     if (int e = memcpy_(dst, src, bytes, kind)) {
@@ -109,6 +158,12 @@ class CudaMemory final : public DeviceMemory {
   SyncFn sync_ = nullptr;
   SetDeviceFn set_device_ = nullptr;
   ErrorStringFn error_string_ = nullptr;
+  StreamCreateFn stream_create_ = nullptr;
+  HandleFn stream_destroy_ = nullptr, stream_sync_ = nullptr, graph_destroy_ = nullptr, exec_destroy_ = nullptr;
+  BeginCaptureFn begin_capture_ = nullptr;
+  EndCaptureFn end_capture_ = nullptr;
+  InstantiateFn instantiate_ = nullptr;
+  GraphLaunchFn graph_launch_ = nullptr;
 };
 
 }  // namespace

@@ -21,9 +21,24 @@ class DeviceMemory {
   virtual bool to_device(void *dst, const void *src, size_t bytes) = 0;
   virtual bool to_host(void *dst, const void *src, size_t bytes) = 0;
   virtual bool synchronize() = 0;
+  // CUDA graphs (mojo-test-ops --graph): a non-blocking stream, capture of what is enqueued on it, replays.
+  // Host memory has none (graphs_supported() false; the others then fail with error() set).
+  virtual bool graphs_supported() const { return false; }
+  virtual void *create_stream() { return unsupported_handle(); }
+  virtual void destroy_stream(void *) {}
+  virtual bool begin_capture(void *) { return unsupported_handle() != nullptr; }
+  // Ends the capture and instantiates it; nullptr on failure (the capture is ended either way).
+  virtual void *end_capture(void *) { return unsupported_handle(); }
+  virtual bool launch_graph(void *, void *) { return unsupported_handle() != nullptr; }
+  virtual void destroy_graph(void *) {}
+  virtual bool synchronize_stream(void *) { return unsupported_handle() != nullptr; }
   const std::string &error() const { return error_; }
 
  protected:
+  void *unsupported_handle() {
+    error_ = "this memory has no streams or graphs";
+    return nullptr;
+  }
   std::string error_;
 };
 

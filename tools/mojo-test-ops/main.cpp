@@ -41,13 +41,14 @@ struct Options {
   std::set<std::string> ops;
   bool json_out = false, list = false, quick = false, self_check = false, require_coverage = false;
   bool verbose = false;
+  bool graph = false;  // device backends: plan + run captured in a CUDA graph on a private stream, replayed
   bool emit_digests = false;  // internal: the thread-count child of --self-check prints one digest per case
 };
 
 void usage(FILE *f) {
   std::fprintf(f,
                "usage: mojo-test-ops [-b BACKEND] [-o OP[,OP]] [--quick] [--json] [--list] [--self-check]\n"
-               "                     [--require-coverage] [-v]\n"
+               "                     [--require-coverage] [--graph] [-v]\n"
                "  -b BACKEND          backend under test (default cpu), compared with the cpu reference\n"
                "  -o OP[,OP]          only these ops\n"
                "  --quick             the reduced case set\n"
@@ -55,6 +56,8 @@ void usage(FILE *f) {
                "  --list              list the cases and exit\n"
                "  --self-check        cpu against itself twice: guards, bitwise determinism, generator sanity\n"
                "  --require-coverage  ops of the schema without any case are a failure (advisory otherwise)\n"
+               "  --graph             device backends: capture plan + run in a CUDA graph on a non-default stream,\n"
+               "                      replay it twice, then check and compare as usual\n"
                "exit: 0 all OK or NOT_SUPPORTED, 1 a failure, 2 usage, 77 the backend is not loaded\n");
 }
 
@@ -149,9 +152,37 @@ struct RunResult {
   std::string infra_error;  // memory / copy failures of the runner itself
 };
 
+// --graph: mojo_op_plan + mojo_op_run captured on a private non-blocking stream, the graph replayed twice (a
+// replay must be idempotent), then the deferred-error check on that stream. Runner failures go to *infra.
+mojo_status *run_in_graph(mojo_op *op, const std::vector<const mojo_tensor *> &in,
+                          const std::vector<const mojo_tensor *> &out, const mojo_tensor *wsp, DeviceMemory *mem,
+                          std::string *infra) {
+  void *stream = mem->create_stream();
+  if (!stream) {
+    *infra = mem->error();
+    return nullptr;
+  }
+  mojo_status *st = nullptr;
+  if (mem->begin_capture(stream)) {
+    st = mojo_op_plan(op, in.data(), in.size(), wsp, stream);
+    if (!st) st = mojo_op_run(op, in.data(), in.size(), out.data(), out.size(), wsp, stream);
+    void *exec = mem->end_capture(stream);  // always ends the capture, even after a failed run
+    if (!st && !exec) *infra = "graph capture: " + mem->error();
+    for (int replay = 0; !st && exec && infra->empty() && replay < 2; ++replay)
+      if (!mem->launch_graph(exec, stream)) *infra = mem->error();
+    if (!st && exec && infra->empty() && !mem->synchronize_stream(stream)) *infra = mem->error();
+    if (!st && exec && infra->empty()) st = mojo_op_check(op, stream);
+    mem->destroy_graph(exec);
+  } else {
+    *infra = mem->error();
+  }
+  mem->destroy_stream(stream);
+  return st;
+}
+
 // Runs the case on `mem` (host or device) pinned to `backend`; copies every tensor back into m.
 RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const std::string &backend,
-                   DeviceMemory *mem) {
+                   DeviceMemory *mem, bool graph = false) {
   RunResult r;
   const bool host = mem->device().device_type == MOJO_DEVICE_CPU;
   std::vector<std::unique_ptr<Mirror>> in_m, out_m;
@@ -198,11 +229,16 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
       ws_view.shape = ws_shape;
     }
     const mojo_tensor *wsp = ws ? &ws_view : nullptr;
-    if (!st && r.infra_error.empty()) st.reset(mojo_op_plan(op, in.data(), in.size(), wsp, nullptr));
-    if (!st && r.infra_error.empty()) st.reset(mojo_op_run(op, in.data(), in.size(), out.data(), out.size(), wsp, nullptr));
-    if (!mem->synchronize() && r.infra_error.empty()) r.infra_error = mem->error();
-    // Device backends report bad device-resident metadata after the run (deferred errors).
-    if (!st && r.infra_error.empty()) st.reset(mojo_op_check(op, nullptr));
+    if (graph && !host) {
+      if (!st && r.infra_error.empty()) st.reset(run_in_graph(op, in, out, wsp, mem, &r.infra_error));
+    } else {
+      if (!st && r.infra_error.empty()) st.reset(mojo_op_plan(op, in.data(), in.size(), wsp, nullptr));
+      if (!st && r.infra_error.empty())
+        st.reset(mojo_op_run(op, in.data(), in.size(), out.data(), out.size(), wsp, nullptr));
+      if (!mem->synchronize() && r.infra_error.empty()) r.infra_error = mem->error();
+      // Device backends report bad device-resident metadata after the run (deferred errors).
+      if (!st && r.infra_error.empty()) st.reset(mojo_op_check(op, nullptr));
+    }
   }
   r.code = mojo_status_code(st.get());
   r.message = mojo_status_message(st.get());
@@ -365,7 +401,7 @@ Outcome run_one(mojo_context *ctx, const OpCase &c, size_t index, const Options 
   Materialised test = pristine, ref = pristine;
   const std::string test_name = opt.self_check ? "cpu" : opt.backend;
   auto t0 = std::chrono::steady_clock::now();
-  RunResult rt = run_case(ctx, c, test, test_name, test_mem);
+  RunResult rt = run_case(ctx, c, test, test_name, test_mem, opt.graph);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!rt.infra_error.empty()) return fail("runner: " + rt.infra_error);
   RunResult rr = run_case(ctx, c, ref, "cpu", host_mem);
@@ -468,6 +504,7 @@ int main(int argc, char **argv) {
     else if (a == "--quick") opt.quick = true;
     else if (a == "--self-check") opt.self_check = true;
     else if (a == "--require-coverage") opt.require_coverage = true;
+    else if (a == "--graph") opt.graph = true;
     else if (a == "-v" || a == "--verbose") opt.verbose = true;
     else if (a == "--emit-digests") opt.emit_digests = true;
     else if (a == "-h" || a == "--help") {

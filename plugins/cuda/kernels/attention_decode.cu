@@ -1,0 +1,496 @@
+// Paged decode attention (one query token per sequence) for paged_decode_gqa and paged_decode_swa, in the
+// flash-decoding style (docs/decisions/cuda_attention_decode.md):
+//   1. validate: every needed block id, L against the table width and the host hint; raises the deferred error
+//      before anything is written;
+//   2. attend: one CTA per (sequence, KV head, split). The G query heads of the KV head are the rows of an
+//      m16n8k16 tensor-core tile (padded to 16), so each K/V page is read once for the whole group. Pages are
+//      streamed through a double-buffered cp.async pipeline; each of the 4 warps owns 16 keys of a 64-key tile
+//      with its own online softmax (fp32, exp2 of log2e-prescaled scores); the warps merge at the end;
+//   3. merge (splits > 1): combines the per-split partial outputs with their log-sum-exps.
+// The SWA window is a token range: keys [0, Wg) and [L-1-Wl, L) are the only ones visited, so fully masked
+// pages are never read.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cfloat>
+
+#include "kernels/attention_decode.h"
+#include "kernels/common.cuh"
+#include "kernels/device_error.cuh"
+
+namespace mojo::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTile = kDecodeTileTokens;  // keys per tile, 16 per warp
+constexpr int kStages = 2;
+constexpr float kLog2e = 1.4426950408889634f;
+
+static_assert(kTile == kWarps * 16, "each warp owns one k16 slice of keys per tile");
+
+// ---- small PTX wrappers (sm_80+) -------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy; when !valid the destination is zero-filled and nothing is read.
+__device__ __forceinline__ void cp_async_16(void *dst, const void *src, bool valid) {
+  const int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+template <typename T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+};
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+  }
+};
+
+// ---- shared definitions ------------------------------------------------------------------------------------
+
+struct Params {
+  const void *q, *k, *v;
+  const int32_t *lens, *bt;
+  void *out;
+  float *po, *plse;
+  int32_t *error_word;
+  int B, hq, hkv, group, bs, mb, nb, splits;
+  int bs_shift;  // log2(bs) when bs is a power of two (the usual page sizes), else -1
+  float scale_log2;
+  bool grouped, has_local, has_global;
+  int64_t local_window, global_window, hint;
+};
+
+// The keys a decode query at position L-1 can see, as two ranges of positions: [0, sink_end) and
+// [window_start, L) with sink_end <= window_start. Visited index v maps to v (v < sink_end) or
+// window_start + v - sink_end.
+struct KeyRanges {
+  int sink_end, window_start, visited;
+  __device__ int position(int v) const { return v < sink_end ? v : window_start + (v - sink_end); }
+};
+
+__device__ __forceinline__ KeyRanges key_ranges(const Params &p, int L) {
+  KeyRanges r;
+  if (!p.has_local && !p.has_global) {
+    r.sink_end = 0;
+    r.window_start = 0;
+  } else {
+    r.sink_end = p.has_global ? int(p.global_window < L ? p.global_window : L) : 0;
+    int64_t w = p.has_local ? int64_t(L) - 1 - p.local_window : int64_t(L);
+    if (w < r.sink_end) w = r.sink_end;
+    r.window_start = int(w);
+  }
+  r.visited = r.sink_end + (L - r.window_start);
+  return r;
+}
+
+__device__ __forceinline__ int head_of(const Params &p, int g, int row) {
+  return p.grouped ? g * p.group + row : row * p.hkv + g;
+}
+
+// ---- 1. validation -------------------------------------------------------------------------------------------
+
+__global__ void validate_kernel(const Params p) {
+  const int b = blockIdx.x;
+  const int L = p.lens[b];
+  if (L <= 0) return;
+  if (p.hint >= 0 && L > p.hint) {
+    raise_error(p.error_word, kDecodeHintTooSmall);
+    return;
+  }
+  const int need = (L + p.bs - 1) / p.bs;
+  if (need > p.mb) {
+    raise_error(p.error_word, kDecodeLenBeyondTable);
+    return;
+  }
+  const int32_t *row = p.bt + int64_t(b) * p.mb;
+  for (int m = threadIdx.x; m < need; m += blockDim.x) {
+    const int32_t id = row[m];
+    if (id < 0 || id >= p.nb) raise_error(p.error_word, kDecodeBadBlockId);
+  }
+}
+
+// ---- 2. attention ----------------------------------------------------------------------------------------------
+
+// Element offset of (row, 16-byte chunk) in a [kTile, D] shared tile; the chunk index is XOR-swizzled with the
+// row so that ldmatrix's 8 rows hit 8 different bank groups.
+template <int D> __device__ __forceinline__ int tile_offset(int row, int chunk) {
+  return row * D + ((chunk ^ (row & 7)) << 3);
+}
+
+// Issues the cp.async copies of one tile's keys and values (visited indices [tile*kTile, +kTile), zero rows past
+// v_end). `k_head`/`v_head` point at cache[0, g, 0, 0]; a page is `page_stride` elements.
+template <typename T, int D>
+__device__ __forceinline__ void load_tile(const Params &p, const int32_t *bt_row, const T *k_head, const T *v_head,
+                                          int64_t page_stride, const KeyRanges &kr, int tile, int v_end, T *ks,
+                                          T *vs) {
+  constexpr int kChunks = D / 8;  // 16-byte chunks per key row
+  constexpr int kPasses = kTile * kChunks / kThreads;
+  constexpr int kRowsPerPass = kThreads / kChunks;
+  const int chunk = threadIdx.x % kChunks, tok0 = threadIdx.x / kChunks;
+#pragma unroll
+  for (int k = 0; k < kPasses; ++k) {
+    const int tok = tok0 + k * kRowsPerPass;
+    const int v = tile * kTile + tok;
+    const bool valid = v < v_end;
+    int64_t off = 0;
+    if (valid) {
+      const int pos = kr.position(v);
+      int page, slot;
+      if (p.bs_shift >= 0) {
+        page = pos >> p.bs_shift;
+        slot = pos & (p.bs - 1);
+      } else {
+        page = pos / p.bs;
+        slot = pos - page * p.bs;
+      }
+      off = int64_t(__ldg(bt_row + page)) * page_stride + slot * D + chunk * 8;
+    }
+    const int dst = tile_offset<D>(tok, chunk);
+    cp_async_16(ks + dst, k_head + off, valid);
+    cp_async_16(vs + dst, v_head + off, valid);
+  }
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ float row_m[kWarps][16], row_l[kWarps][16], row_fac[kWarps][16], row_lse[16];
+  T *k_smem = reinterpret_cast<T *>(smem_raw);
+  T *v_smem = k_smem + kStages * kTile * D;
+
+  if (error_raised(p.error_word)) return;
+  const int split = blockIdx.x % p.splits;
+  const int g = (blockIdx.x / p.splits) % p.hkv;
+  const int b = blockIdx.x / (p.splits * p.hkv);
+  const int L = p.lens[b];
+  if (L <= 0) return;  // padding row: nothing is written
+
+  const KeyRanges kr = key_ranges(p, L);
+  const int ntiles = (kr.visited + kTile - 1) / kTile;
+  const int per_split = (ntiles + p.splits - 1) / p.splits;
+  const int t_begin = min(ntiles, split * per_split), t_end = min(ntiles, t_begin + per_split);
+  const int v_end = min(kr.visited, t_end * kTile);
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int r0 = lane >> 2, quad = lane & 3;
+
+  // The first tile is in flight while Q is read.
+  const int32_t *bt_row = p.bt + int64_t(b) * p.mb;
+  const int64_t page_stride = int64_t(p.hkv) * p.bs * D;
+  const T *k_head = static_cast<const T *>(p.k) + int64_t(g) * p.bs * D;
+  const T *v_head = static_cast<const T *>(p.v) + int64_t(g) * p.bs * D;
+  if (t_begin < t_end) {
+    load_tile<T, D>(p, bt_row, k_head, v_head, page_stride, kr, t_begin, v_end, k_smem, v_smem);
+    cp_async_commit();
+  }
+
+  // Q as A fragments: rows = the group's query heads (rows >= G are zero), k = head dim.
+  uint32_t qa[D / 16][4];
+  {
+    const T *q = static_cast<const T *>(p.q);
+    const bool ok0 = r0 < p.group, ok1 = r0 + 8 < p.group;
+    const T *q0 = q + (int64_t(b) * p.hq + (ok0 ? head_of(p, g, r0) : 0)) * D;
+    const T *q1 = q + (int64_t(b) * p.hq + (ok1 ? head_of(p, g, r0 + 8) : 0)) * D;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      const int c = ks * 16 + quad * 2;
+      qa[ks][0] = ok0 ? *reinterpret_cast<const uint32_t *>(q0 + c) : 0u;
+      qa[ks][1] = ok1 ? *reinterpret_cast<const uint32_t *>(q1 + c) : 0u;
+      qa[ks][2] = ok0 ? *reinterpret_cast<const uint32_t *>(q0 + c + 8) : 0u;
+      qa[ks][3] = ok1 ? *reinterpret_cast<const uint32_t *>(q1 + c + 8) : 0u;
+    }
+  }
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+  for (int t = t_begin; t < t_end; ++t) {
+    const int stage = (t - t_begin) % kStages;
+    if (t + 1 < t_end) {
+      const int next = (t + 1 - t_begin) % kStages;
+      load_tile<T, D>(p, bt_row, k_head, v_head, page_stride, kr, t + 1, v_end, k_smem + next * kTile * D,
+                      v_smem + next * kTile * D);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+
+    const int key0 = t * kTile + warp * 16;  // this warp's first visited key index
+    if (key0 < v_end) {
+      const T *ks = k_smem + stage * kTile * D;
+      const T *vs = v_smem + stage * kTile * D;
+      float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t kb[4];
+        const int row = warp * 16 + (lane & 7) + ((lane >> 4) << 3);
+        ldmatrix_x4(kb, ks + tile_offset<D>(row, 2 * kk + ((lane >> 3) & 1)));
+        Mma<T>::run(s[0], qa[kk], kb[0], kb[1]);
+        Mma<T>::run(s[1], qa[kk], kb[2], kb[3]);
+      }
+      // Scale into the log2 domain, mask keys past this split's end, online softmax per row.
+      float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + j * 8 + quad * 2 + (e & 1);
+          s[j][e] = key < v_end ? s[j][e] * p.scale_log2 : -INFINITY;
+          if (e < 2) mx0 = fmaxf(mx0, s[j][e]);
+          else mx1 = fmaxf(mx1, s[j][e]);
+        }
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+      const float base0 = n0 == -INFINITY ? 0.0f : n0, base1 = n1 == -INFINITY ? 0.0f : n1;
+      const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);
+      m0 = n0;
+      m1 = n1;
+      float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        s[j][0] = exp2f(s[j][0] - base0);
+        s[j][1] = exp2f(s[j][1] - base0);
+        s[j][2] = exp2f(s[j][2] - base1);
+        s[j][3] = exp2f(s[j][3] - base1);
+        sum0 += s[j][0] + s[j][1];
+        sum1 += s[j][2] + s[j][3];
+      }
+      l0 = l0 * a0 + sum0;
+      l1 = l1 * a1 + sum1;
+      if (__any_sync(0xffffffffu, a0 != 1.0f || a1 != 1.0f)) {  // the running max rarely moves after a few tiles
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+          o[n][0] *= a0;
+          o[n][1] *= a0;
+          o[n][2] *= a1;
+          o[n][3] *= a1;
+        }
+      }
+      // P (16 rows × 16 keys) as an A fragment: the S accumulator layout of two n8 tiles is exactly it.
+      const uint32_t pa[4] = {Mma<T>::pack(s[0][0], s[0][1]), Mma<T>::pack(s[0][2], s[0][3]),
+                              Mma<T>::pack(s[1][0], s[1][1]), Mma<T>::pack(s[1][2], s[1][3])};
+#pragma unroll
+      for (int c = 0; c < D / 16; ++c) {
+        uint32_t vb[4];
+        const int row = warp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+        ldmatrix_x4_trans(vb, vs + tile_offset<D>(row, 2 * c + (lane >> 4)));
+        Mma<T>::run(o[2 * c], pa, vb[0], vb[1]);
+        Mma<T>::run(o[2 * c + 1], pa, vb[2], vb[3]);
+      }
+    }
+    __syncthreads();  // the stage is refilled by the next iteration's load
+  }
+
+  // Merge the 4 warps (each saw its own keys) through shared memory; the K/V tiles are free now.
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float *red = reinterpret_cast<float *>(smem_raw);  // [kWarps][16][D]
+  if (quad == 0) {
+    row_m[warp][r0] = m0;
+    row_l[warp][r0] = l0;
+    row_m[warp][r0 + 8] = m1;
+    row_l[warp][r0 + 8] = l1;
+  }
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    float *dst0 = red + (warp * 16 + r0) * D + n * 8 + quad * 2;
+    float *dst1 = dst0 + 8 * D;
+    *reinterpret_cast<float2 *>(dst0) = make_float2(o[n][0], o[n][1]);
+    *reinterpret_cast<float2 *>(dst1) = make_float2(o[n][2], o[n][3]);
+  }
+  __syncthreads();
+  if (threadIdx.x < 16) {
+    const int r = threadIdx.x;
+    float mm = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, row_m[w][r]);
+    float total = 0.0f;
+    if (mm != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) total += row_l[w][r] * exp2f(row_m[w][r] - mm);
+    }
+    // A row with no visible key (empty split, or a window that keeps nothing) gives zeros and lse = -inf.
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) row_fac[w][r] = total > 0.0f ? exp2f(row_m[w][r] - mm) * inv : 0.0f;
+    row_lse[r] = total > 0.0f ? mm + log2f(total) : -INFINITY;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
+    const int r = e / D, d = e % D;
+    float acc = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) acc += red[(w * 16 + r) * D + d] * row_fac[w][r];
+    const int64_t row = int64_t(b) * p.hq + head_of(p, g, r);
+    if (p.splits == 1) {
+      static_cast<T *>(p.out)[row * D + d] = from_float<T>(acc);
+    } else {
+      const int64_t prow = int64_t(split) * p.B * p.hq + row;
+      p.po[prow * D + d] = acc;
+      if (d == 0) p.plse[prow] = row_lse[r];
+    }
+  }
+}
+
+// ---- 3. merge of the splits --------------------------------------------------------------------------------------
+
+// One block per (sequence, query head); out = Σ_s 2^(lse_s - M) O_s / Σ_s 2^(lse_s - M).
+template <typename T>
+__global__ void merge_kernel(const Params p, int head_dim) {
+  if (error_raised(p.error_word)) return;
+  const int b = blockIdx.x / p.hq;
+  if (p.lens[b] <= 0) return;
+  const int64_t row = blockIdx.x;
+  const int64_t stride = int64_t(p.B) * p.hq;
+  float mm = -INFINITY;
+  for (int s = 0; s < p.splits; ++s) mm = fmaxf(mm, p.plse[s * stride + row]);
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f, total = 0.0f;
+    if (mm != -INFINITY) {
+      for (int s = 0; s < p.splits; ++s) {
+        const float w = exp2f(p.plse[s * stride + row] - mm);
+        total += w;
+        acc += w * p.po[(s * stride + row) * head_dim + d];
+      }
+    }
+    static_cast<T *>(p.out)[row * head_dim + d] = from_float<T>(total > 0.0f ? acc / total : 0.0f);
+  }
+}
+
+template <typename T, int D> size_t smem_bytes() { return size_t(2) * kStages * kTile * D * sizeof(T); }
+
+template <typename T, int D> cudaError_t prepare_kernel(int *ctas_per_sm) {
+  const size_t bytes = smem_bytes<T, D>();
+  cudaError_t e = cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  if (e != cudaSuccess) return e;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(ctas_per_sm, decode_kernel<T, D>, kThreads, bytes);
+}
+
+template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStream_t stream) {
+  const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
+  decode_kernel<T, D><<<ctas, kThreads, smem_bytes<T, D>(), stream>>>(p);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess || p.splits == 1) return e;
+  merge_kernel<T><<<unsigned(p.B) * unsigned(p.hq), D < 128 ? D : 128, 0, stream>>>(p, D);
+  return cudaGetLastError();
+}
+
+template <typename T> cudaError_t launch_dim(const Params &p, int d, cudaStream_t stream) {
+  switch (d) {
+    case 64: return launch_typed<T, 64>(p, stream);
+    case 128: return launch_typed<T, 128>(p, stream);
+    case 256: return launch_typed<T, 256>(p, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template <typename T> cudaError_t prepare_dim(int d, int *ctas_per_sm) {
+  switch (d) {
+    case 64: return prepare_kernel<T, 64>(ctas_per_sm);
+    case 128: return prepare_kernel<T, 128>(ctas_per_sm);
+    case 256: return prepare_kernel<T, 256>(ctas_per_sm);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t head_dim) {
+  return size_t(rows) * size_t(hq) * size_t(head_dim + 1) * sizeof(float);
+}
+
+cudaError_t attention_decode_prepare(Dt dtype, int head_dim, int *ctas_per_sm, int *sm_count) {
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(sm_count, cudaDevAttrMultiProcessorCount, dev);
+  if (e != cudaSuccess) return e;
+  return dtype == Dt::BF16 ? prepare_dim<__nv_bfloat16>(head_dim, ctas_per_sm)
+                           : prepare_dim<__half>(head_dim, ctas_per_sm);
+}
+
+cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream) {
+  if (a.batch == 0) return cudaSuccess;
+  Params p{};
+  p.q = a.q;
+  p.k = a.k_cache;
+  p.v = a.v_cache;
+  p.lens = a.lens;
+  p.bt = a.block_table;
+  p.out = a.out;
+  p.po = a.partial_o;
+  p.plse = a.partial_lse;
+  p.error_word = a.error_word;
+  p.B = a.batch;
+  p.hq = a.hq;
+  p.hkv = a.hkv;
+  p.group = a.hq / a.hkv;
+  p.bs = a.page_size;
+  p.bs_shift = -1;
+  for (int sh = 0; sh < 31; ++sh)
+    if ((1 << sh) == a.page_size) p.bs_shift = sh;
+  p.mb = a.max_blocks;
+  p.nb = a.num_blocks;
+  p.splits = a.splits;
+  p.scale_log2 = a.scale * kLog2e;
+  p.grouped = a.grouped;
+  p.has_local = a.has_local;
+  p.has_global = a.has_global;
+  p.local_window = a.local_window;
+  p.global_window = a.global_window;
+  p.hint = a.max_len_hint;
+  validate_kernel<<<unsigned(a.batch), 128, 0, stream>>>(p);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  return a.dtype == Dt::BF16 ? launch_dim<__nv_bfloat16>(p, a.head_dim, stream)
+                             : launch_dim<__half>(p, a.head_dim, stream);
+}
+
+}  // namespace mojo::cuda
