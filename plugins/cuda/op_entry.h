@@ -88,6 +88,8 @@ std::vector<Entry> rope_entries();
 std::vector<Entry> linear_entries();
 std::vector<Entry> attention_prefill_entries();
 std::vector<Entry> attention_decode_entries();
+std::vector<Entry> moe_route_entries();
+std::vector<Entry> group_linear_entries();
 
 const std::vector<Entry> &all_entries();
 

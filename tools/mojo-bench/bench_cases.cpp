@@ -14,6 +14,7 @@ std::vector<BenchCase> bench_cases() {
            add_linear_cases,
            add_attention_prefill_cases,
            add_attention_decode_cases,
+           add_moe_cases,
        })
     family(out);
   return out;

@@ -44,6 +44,7 @@ void add_quant_cases(std::vector<BenchCase> &out);
 void add_linear_cases(std::vector<BenchCase> &out);
 void add_attention_prefill_cases(std::vector<BenchCase> &out);
 void add_attention_decode_cases(std::vector<BenchCase> &out);
+void add_moe_cases(std::vector<BenchCase> &out);
 
 std::vector<BenchCase> bench_cases();
 nlohmann::json to_json(const BenchCase &c);

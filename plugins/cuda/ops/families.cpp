@@ -14,6 +14,8 @@ const std::vector<Entry> &all_entries() {
              linear_entries,
              attention_prefill_entries,
              attention_decode_entries,
+             moe_route_entries,
+             group_linear_entries,
          }) {
       std::vector<Entry> rows = family();
       all.insert(all.end(), rows.begin(), rows.end());
