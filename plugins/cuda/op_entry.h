@@ -86,6 +86,8 @@ std::vector<Entry> norm_entries();
 std::vector<Entry> activation_entries();
 std::vector<Entry> rope_entries();
 std::vector<Entry> linear_entries();
+std::vector<Entry> sampling_entries();
+std::vector<Entry> moe_gating_entries();
 
 const std::vector<Entry> &all_entries();
 

@@ -6,7 +6,9 @@ namespace mojo::cuda {
 const std::vector<Entry> &all_entries() {
   static const std::vector<Entry> table = [] {
     std::vector<Entry> all;
-    for (auto family : {norm_entries, activation_entries, rope_entries, linear_entries}) {
+    for (auto family : {norm_entries, activation_entries, rope_entries, linear_entries,
+                         sampling_entries,
+                         moe_gating_entries}) {
       std::vector<Entry> rows = family();
       all.insert(all.end(), rows.begin(), rows.end());
     }
