@@ -149,6 +149,7 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
     __threadfence();
     for (int i = threadIdx.x; i < ntok * experts; i += kThreads) {
       float s = 0.0f;
+#pragma unroll 8
       for (int sp = 0; sp < splits; ++sp) s += __ldcg(a.partial + (int64_t(sp) * a.tokens + t0) * experts + i);
       logits[i] = s;
     }

@@ -48,8 +48,6 @@ def _gating(x, w, k=8):
     return ids.int(), g / g.sum(dim=-1, keepdim=True)
 
 
-_gating_compiled = torch.compile(_gating)
-
 VARIANTS = {
     "top_p_sampling": {
         "eager": lambda logits, row_p, u, so: _sort_top_k_top_p(logits, 50, 0.9, u),
@@ -59,7 +57,7 @@ VARIANTS = {
         "eager": lambda logits, u, so: _sort_top_k_top_p(logits, 50, 1.0, u),
         "best": lambda logits, u, so: _topk_then_top_p(logits, 50, 1.0, u),
     },
-    "moe_gating": {"eager": _gating, "compile": _gating_compiled},
+    "moe_gating": {"eager": _gating},
 }
 
 SETUPS = {"top_p_sampling": _sampling_setup, "top_k_sampling": _sampling_setup}
