@@ -16,7 +16,13 @@ namespace {
 
 constexpr int kTok = 8;        // tokens per block = warps per block
 constexpr int kThreads = 256;
-constexpr int kChunk = 256;    // hidden rows staged in shared memory at a time
+constexpr int kStageFloats = 8192;  // gate-weight floats staged in shared memory per step (32 KiB)
+constexpr int kMaxRows = 256;       // hidden rows staged per step (x tile [kTok][kMaxRows])
+
+__host__ __device__ inline int rows_per_stage(int64_t experts) {
+  const int64_t r = kStageFloats / experts;
+  return int(r < 1 ? 1 : r > kMaxRows ? kMaxRows : r);
+}
 
 // One warp routes one token from its E logits: descending logit (= descending softmax probability), ties toward
 // the lower expert; gates = exp(l - max) of the chosen experts over their sum.
@@ -74,11 +80,12 @@ __host__ __device__ inline int lanes_for(int64_t experts, int ept) {
 
 template <typename T, int EPT>
 __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
-  extern __shared__ float smem[];
+  extern __shared__ __align__(16) float smem[];
   const int experts = int(a.experts);
   const int lanes = lanes_for(experts, EPT), groups = kThreads / lanes;
-  float *xs = smem;                        // [kTok][kChunk]
-  float *red = xs + kTok * kChunk;         // [groups][kTok][E]
+  float *ws = smem;                        // [rows][E] staged gate-weight rows
+  float *xs = ws + kStageFloats;           // [kTok][kMaxRows]
+  float *red = xs + kTok * kMaxRows;       // [groups][kTok][E]
   float *logits = red + groups * kTok * experts;  // [kTok][E]
   __shared__ bool last;
 
@@ -93,16 +100,27 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
   for (int t = 0; t < kTok; ++t)
 #pragma unroll
     for (int q = 0; q < EPT; ++q) acc[t][q] = 0.0f;
-  for (int64_t c0 = h_begin; c0 < h_end; c0 += kChunk) {
-    const int hc = int(min(int64_t(kChunk), h_end - c0));
-    __syncthreads();  // the previous chunk is consumed
+  const int rows = rows_per_stage(experts);
+  for (int64_t c0 = h_begin; c0 < h_end; c0 += rows) {
+    const int hc = int(min(int64_t(rows), h_end - c0));
+    __syncthreads();  // the previous stage is consumed
+    // Rows [c0, c0 + hc) of W are one contiguous block: every thread has several 16-byte loads in flight.
+    const float *src = a.weight + c0 * experts;
+    const int nw = hc * experts;
+    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0 && nw % 4 == 0) {
+#pragma unroll 8
+      for (int i = threadIdx.x; i < nw / 4; i += kThreads)
+        reinterpret_cast<float4 *>(ws)[i] = __ldg(reinterpret_cast<const float4 *>(src) + i);
+    } else {
+      for (int i = threadIdx.x; i < nw; i += kThreads) ws[i] = src[i];
+    }
     for (int i = threadIdx.x; i < kTok * hc; i += kThreads) {
       const int t = i / hc, h = i % hc;
-      xs[t * kChunk + h] = t < ntok ? to_float(x[(t0 + t) * a.hidden + c0 + h]) : 0.0f;
+      xs[t * kMaxRows + h] = t < ntok ? to_float(x[(t0 + t) * a.hidden + c0 + h]) : 0.0f;
     }
     __syncthreads();
     for (int h = g; g < groups && h < hc; h += groups) {
-      const float *wr = a.weight + (c0 + h) * experts;
+      const float *wr = ws + h * experts;
       float wv[EPT];
 #pragma unroll
       for (int q = 0; q < EPT; ++q) {
@@ -111,7 +129,7 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
       }
 #pragma unroll
       for (int t = 0; t < kTok; ++t) {
-        const float xv = xs[t * kChunk + h];
+        const float xv = xs[t * kMaxRows + h];
 #pragma unroll
         for (int q = 0; q < EPT; ++q) acc[t][q] = fmaf(xv, wv[q], acc[t][q]);
       }
@@ -147,11 +165,26 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
     __syncthreads();
     if (!last) return;
     __threadfence();
-    for (int i = threadIdx.x; i < ntok * experts; i += kThreads) {
-      float s = 0.0f;
+    if (experts % 4 == 0 && (reinterpret_cast<uintptr_t>(a.partial) & 15) == 0) {  // 16-byte partials
+      for (int i = threadIdx.x; i < ntok * experts / 4; i += kThreads) {
+        float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 16
+        for (int sp = 0; sp < splits; ++sp) {
+          const float4 v = __ldcg(reinterpret_cast<const float4 *>(a.partial + (int64_t(sp) * a.tokens + t0) * experts) + i);
+          s.x += v.x;
+          s.y += v.y;
+          s.z += v.z;
+          s.w += v.w;
+        }
+        reinterpret_cast<float4 *>(logits)[i] = s;
+      }
+    } else {
+      for (int i = threadIdx.x; i < ntok * experts; i += kThreads) {
+        float s = 0.0f;
 #pragma unroll 8
-      for (int sp = 0; sp < splits; ++sp) s += __ldcg(a.partial + (int64_t(sp) * a.tokens + t0) * experts + i);
-      logits[i] = s;
+        for (int sp = 0; sp < splits; ++sp) s += __ldcg(a.partial + (int64_t(sp) * a.tokens + t0) * experts + i);
+        logits[i] = s;
+      }
     }
   }
   __syncthreads();
@@ -164,7 +197,7 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
 template <typename T, int EPT>
 cudaError_t launch_ept(const GatingArgs &a, cudaStream_t stream) {
   const int lanes = lanes_for(a.experts, EPT), groups = kThreads / lanes;
-  const size_t smem = sizeof(float) * size_t(kTok * kChunk + (groups + 1) * kTok * a.experts);
+  const size_t smem = sizeof(float) * size_t(kStageFloats + kTok * kMaxRows + (groups + 1) * kTok * a.experts);
   const auto kernel = gating_kernel<T, EPT>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
   if (e != cudaSuccess) return e;

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "common.cuh"
 #include "device_error.cuh"
@@ -17,6 +18,11 @@
 
 namespace mojo::cuda {
 namespace {
+
+// Weight 1 per element: selecting by rank. Its histograms use 32-bit counters.
+struct CountWeight {
+  __device__ uint64_t operator()(uint64_t, float) const { return 1; }
+};
 
 using common::scale_floor;
 using common::softmax_weight;
@@ -28,7 +34,10 @@ constexpr int kBins = 2048;  // first and second digit: 11 bits; the third: 10 b
 
 struct Shared {
   uint64_t keys[kCap];
-  uint64_t hist[kBins];
+  union {
+    uint64_t hist[kBins];       // mass histograms
+    unsigned int counts[kBins];  // count histograms (native 32-bit shared atomics; 64-bit adds are CAS loops)
+  };
   uint64_t scan[32];
   uint64_t found_key;
   int64_t found_idx;
@@ -84,14 +93,15 @@ __device__ __forceinline__ void for_each_element(const T *row, int64_t n, F &&f)
   if ((reinterpret_cast<uintptr_t>(row) & 15) == 0) {
     const int64_t nv = n / VEC;
     int64_t i = threadIdx.x;
-    for (; i + blockDim.x < nv; i += 2 * blockDim.x) {  // two packets in flight per thread
-      float x[VEC], y[VEC];
-      load_floats<T, VEC>(row + i * VEC, x);
-      load_floats<T, VEC>(row + (i + blockDim.x) * VEC, y);
+    constexpr int kInFlight = sizeof(T) == 4 ? 4 : 2;  // packets per thread per iteration (registers allow)
+    for (; i + (kInFlight - 1) * int64_t(blockDim.x) < nv; i += kInFlight * int64_t(blockDim.x)) {
+      float x[kInFlight][VEC];
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) f(i * VEC + k, x[k]);
+      for (int p = 0; p < kInFlight; ++p) load_floats<T, VEC>(row + (i + p * int64_t(blockDim.x)) * VEC, x[p]);
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) f((i + blockDim.x) * VEC + k, y[k]);
+      for (int p = 0; p < kInFlight; ++p)
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) f((i + p * int64_t(blockDim.x)) * VEC + k, x[p][k]);
     }
     for (; i < nv; i += blockDim.x) {
       float x[VEC];
@@ -106,11 +116,17 @@ __device__ __forceinline__ void for_each_element(const T *row, int64_t n, F &&f)
 
 // The bin (descending order) where base + running mass first exceeds x: S.bin (-1 if none) and S.bin_excl
 // (mass of the higher bins of this histogram).
+template <bool kCount>
+__device__ __forceinline__ uint64_t hist_at(const Shared &S, int b) {
+  return kCount ? uint64_t(S.counts[b]) : S.hist[b];
+}
+
+template <bool kCount>
 __device__ void find_bin(Shared &S, int bins, uint64_t base, uint64_t x) {
   const int per = bins / kThreads;  // 4 or 2
   uint64_t h[kBins / kThreads], local = 0;
   for (int q = 0; q < per; ++q) {
-    h[q] = S.hist[bins - 1 - (int(threadIdx.x) * per + q)];
+    h[q] = hist_at<kCount>(S, bins - 1 - (int(threadIdx.x) * per + q));
     local += h[q];
   }
   if (threadIdx.x == 0) S.bin = -1;
@@ -134,6 +150,7 @@ template <typename T, typename W>
 __device__ uint64_t select_crossing(Shared &S, const T *row, int64_t n, uint64_t lo, W weight, uint64_t x,
                                     uint64_t fit = 0) {
   constexpr int kShift[3] = {21, 10, 0}, kDigit[3] = {11, 11, 10};
+  constexpr bool kCount = std::is_same<W, CountWeight>::value;
   uint64_t base = 0;
   uint32_t prefix = 0;
   for (int pass = 0; pass < 3; ++pass) {
@@ -145,15 +162,20 @@ __device__ uint64_t select_crossing(Shared &S, const T *row, int64_t n, uint64_t
       if (pass > 0 && (vk >> (shift + kDigit[pass])) != prefix) return;
       const uint64_t key = make_key(vk, i);
       if (key < lo) return;
-      const uint64_t w = weight(key, v);
-      if (w) atomicAdd(reinterpret_cast<unsigned long long *>(&S.hist[(vk >> shift) & (bins - 1)]), w);
+      const int b = int((vk >> shift) & uint32_t(bins - 1));
+      if constexpr (kCount) {
+        atomicAdd(&S.counts[b], 1u);
+      } else {
+        const uint64_t w = weight(key, v);
+        if (w) atomicAdd(reinterpret_cast<unsigned long long *>(&S.hist[b]), static_cast<unsigned long long>(w));
+      }
     });
     __syncthreads();
-    find_bin(S, bins, base, x);
+    find_bin<kCount>(S, bins, base, x);
     if (S.bin < 0) return 0;
     base += S.bin_excl;
     prefix = (prefix << kDigit[pass]) | uint32_t(S.bin);
-    const bool fits = base + S.hist[S.bin] <= fit;
+    const bool fits = base + hist_at<kCount>(S, S.bin) <= fit;
     __syncthreads();  // S.hist is cleared by the next pass
     if (fits) return uint64_t(prefix) << (shift + 32);
   }
@@ -297,7 +319,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampling_kernel(SamplingArgs a) {
     u = a.uniform ? a.uniform[r]
                   : common::philox_uniform(uint64_t(a.seed_offset[0]), uint64_t(a.seed_offset[1]), uint64_t(r));
   const float top_p = a.row_top_p ? a.row_top_p[r] : a.top_p;
-  const auto count_weight = [](uint64_t, float) -> uint64_t { return 1; };
+  const CountWeight count_weight;
 
   if (kc <= kCap) {
     // Radix descent until the candidates from the K'-th one's bin up fit in shared memory (usually one
