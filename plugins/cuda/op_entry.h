@@ -90,6 +90,8 @@ std::vector<Entry> attention_prefill_entries();
 std::vector<Entry> attention_decode_entries();
 std::vector<Entry> moe_route_entries();
 std::vector<Entry> group_linear_entries();
+std::vector<Entry> sampling_entries();
+std::vector<Entry> moe_gating_entries();
 
 const std::vector<Entry> &all_entries();
 

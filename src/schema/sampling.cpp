@@ -11,7 +11,8 @@ const char *const kRandomnessDoc =
     " Randomness (spec AMB-RNG): exactly one of 'uniform' (fp32 values in [0, 1), bit-exact across backends) "
     "or 'seed_offset' = int64 [seed, offset] (the n-th uniform, row-major over the shape 'uniform' would have, is "
     "Philox4x32-10(key = seed, counter = (n, offset)) word 0, top 24 bits times 2^-24). Callers advance offset "
-    "between calls. Draws are inverse-CDF: the first candidate whose fp32 running sum of p exceeds u.";
+    "between calls. Draws are inverse-CDF over exact integer masses w = floor(exp(l - max) * 2^40): the first "
+    "candidate whose running sum of w exceeds floor(u * sum w) (docs/decisions/moe_sampling.md).";
 
 TensorSpec uniform_spec(const char *shape) {
   return {"uniform", "fp32", shape, true, false, "explicit uniforms in [0, 1) (checked by the kernel)"};
@@ -81,7 +82,7 @@ const TensorSpec kRowTopP{
 
 const char *const kNucleusDoc =
     "K' = min(rand_top_k, V) candidates = the K' largest fp32 logits sorted descending (ties: lower vocabulary "
-    "index); pi = softmax over them; candidate j is removed iff its exclusive prefix mass (fp32 running sum) "
+    "index); pi = softmax over them; candidate j is removed iff its exclusive prefix mass (exact integer masses) "
     "exceeds top_p and j >= min_tokens_to_keep (the token crossing top_p is kept); removed logits become "
     "filter_value and p = softmax of the result. top_p outside (0, 1] and NaN logits are INVALID_ARGUMENT.";
 

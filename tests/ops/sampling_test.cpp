@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <random>
 
 #include "mojo_common/philox.h"
+#include "mojo_common/sampling_math.h"
 #include "op_test_support.h"
 
 namespace mojo::tools {
@@ -35,6 +37,35 @@ TEST(Philox, KnownAnswerVectors) {
 }
 
 // The (seed, offset, n) -> (key, counter) layout of spec/sampling.md §0.2, pinned with the same vectors.
+// The integer softmax weight follows exp(l - m) * 2^40 to the documented 3e-7, with the exact edge values.
+TEST(SamplingMath, WeightsFollowExp) {
+  EXPECT_EQ(common::softmax_weight(2.5f, 2.5f), uint64_t(1) << 40);
+  EXPECT_EQ(common::softmax_weight(INFINITY, INFINITY), uint64_t(1) << 40);
+  EXPECT_EQ(common::softmax_weight(-INFINITY, 1.0f), 0u);
+  EXPECT_EQ(common::softmax_weight(-30.0f, 0.0f), 0u);
+  for (int i = 1; i < 200000; ++i) {
+    const float l = -27.9f * float(i) / 200000.0f, m = 0.0f;
+    const double want = std::exp(double(l)) * 1099511627776.0;
+    const double got = double(common::softmax_weight(l, m));
+    EXPECT_LE(std::fabs(got - want), 3e-7 * want + 1.0) << "l " << l;
+  }
+}
+
+// floor(t * z) against 128-bit integer arithmetic on the float's exact mantissa.
+TEST(SamplingMath, ScaleFloorIsExact) {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 100000; ++i) {
+    const float t = i == 0 ? 1.0f : i == 1 ? 0.0f : float(rng() >> 40) / 16777216.0f;
+    const uint64_t z = rng() >> (rng() % 40);
+    const uint32_t bits = common::float_bits(t);
+    const uint32_t biased = bits >> 23;
+    const unsigned __int128 mant = biased ? (bits & 0x7fffffu) | 0x800000u : (bits & 0x7fffffu);
+    const int shift = biased ? 150 - int(biased) : 149;
+    const uint64_t want = t == 0.0f ? 0 : uint64_t((mant * z) >> shift);
+    EXPECT_EQ(common::scale_floor(t, z), want) << "t " << t << " z " << z;
+  }
+}
+
 TEST(Philox, UniformStreamLayout) {
   EXPECT_EQ(common::philox_uniform(0, 0, 0), float(0x6627e8d5u >> 8) / 16777216.0f);
   EXPECT_EQ(common::philox_uniform(~0ull, ~0ull, ~0ull), float(0x408f276du >> 8) / 16777216.0f);

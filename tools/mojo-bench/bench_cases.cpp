@@ -15,6 +15,8 @@ std::vector<BenchCase> bench_cases() {
            add_attention_prefill_cases,
            add_attention_decode_cases,
            add_moe_cases,
+           add_sampling_cases,
+           add_moe_gating_cases,
        })
     family(out);
   return out;

@@ -45,6 +45,8 @@ void add_linear_cases(std::vector<BenchCase> &out);
 void add_attention_prefill_cases(std::vector<BenchCase> &out);
 void add_attention_decode_cases(std::vector<BenchCase> &out);
 void add_moe_cases(std::vector<BenchCase> &out);
+void add_sampling_cases(std::vector<BenchCase> &out);
+void add_moe_gating_cases(std::vector<BenchCase> &out);
 
 std::vector<BenchCase> bench_cases();
 nlohmann::json to_json(const BenchCase &c);

@@ -6,13 +6,7 @@
 
 #include <stdint.h>
 
-#ifndef MOJO_HOST_DEVICE
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define MOJO_HOST_DEVICE __host__ __device__
-#else
-#define MOJO_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 namespace mojo {
 namespace common {

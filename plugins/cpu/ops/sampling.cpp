@@ -1,5 +1,6 @@
 // Reference sampling (spec/sampling.md, extra.md §G): candidate selection (AMB-TIE), nucleus cut (AMB-TOPP),
-// inverse-CDF draws from explicit uniforms or the Philox stream (AMB-RNG), speculative acceptance (AMB-REJ)
+// inverse-CDF draws from explicit uniforms or the Philox stream (AMB-RNG) over the exact integer weights of
+// mojo_common/sampling_math.h, speculative acceptance (AMB-REJ)
 // and the penalty/temperature transform. Every data-dependent check runs before the first write.
 #include <algorithm>
 #include <atomic>
@@ -10,6 +11,7 @@
 
 #include "kernel.h"
 #include "mojo_common/philox.h"
+#include "mojo_common/sampling_math.h"
 #include "parallel.h"
 #include "tensor_view.h"
 
@@ -107,23 +109,26 @@ void radix_sort_keys(std::vector<uint64_t> &keys, std::vector<uint64_t> &tmp) {
   }
 }
 
-// DRAW(p, u): the first j whose fp32 running sum exceeds u; if rounding leaves none, the last j with p > 0.
-int64_t draw(const float *p, int64_t n, float u) {
-  float cum = 0.0f;
+// DRAW over integer weights (mojo_common/sampling_math.h): the first j whose running weight sum exceeds
+// floor(u * total). Integer sums make the choice independent of summation order; zero weights are never chosen.
+int64_t draw(const uint64_t *w, int64_t n, float u) {
+  uint64_t total = 0;
+  for (int64_t j = 0; j < n; ++j) total += w[j];
+  const uint64_t target = common::scale_floor(u, total);
+  uint64_t cum = 0;
   for (int64_t j = 0; j < n; ++j) {
-    cum += p[j];
-    if (cum > u) return j;
+    cum += w[j];
+    if (cum > target) return j;
   }
-  for (int64_t j = n - 1; j >= 0; --j)
-    if (p[j] > 0.0f) return j;
-  return 0;
+  return 0;  // unreachable: total > floor(u * total) because w[0] = 2^40 and u < 1
 }
 
 // One row's candidates: keys[0, k) are the k best of the row in candidate order; p their final distribution.
 struct Candidates {
   std::vector<float> x;  // the fp32 row
   std::vector<uint64_t> keys, tmp;
-  std::vector<float> p;
+  std::vector<uint64_t> w;  // final integer weights of the first `width` candidates
+  uint64_t total = 0;       // their sum
   int64_t k = 0;
 
   void load(const TensorView &logits, int64_t r, int64_t count) {
@@ -145,39 +150,40 @@ struct Candidates {
   float logit(int64_t j) const { return x[size_t(id(j))]; }
 };
 
-// Softmax over the k candidates: p[j] = exp(l_j - l_0) / sum (l_0 is the largest).
+// Softmax over the k candidates as integer weights w[j] = softmax_weight(l_j, l_0) (l_0 is the largest).
 void softmax_candidates(Candidates &c) {
   const float m = c.logit(0);
-  double z = 0.0;
-  for (int64_t j = 0; j < c.k; ++j) z += std::exp(double(c.logit(j) - m));
-  c.p.resize(size_t(c.k));
-  for (int64_t j = 0; j < c.k; ++j) c.p[size_t(j)] = float(std::exp(double(c.logit(j) - m)) / z);
+  c.w.resize(size_t(c.k));
+  c.total = 0;
+  for (int64_t j = 0; j < c.k; ++j) c.total += c.w[size_t(j)] = common::softmax_weight(c.logit(j), m);
 }
 
-// AMB-TOPP on the k candidates. Returns the number kept (a prefix in candidate order) and fills c.p with the
-// final distribution over the first `width` candidates: the kept prefix when filter_value is -inf (the rest
-// have p = 0), all k candidates otherwise or when all_candidates is set.
+// AMB-TOPP on the k candidates with integer masses: candidate j is removed when its exclusive prefix weight
+// exceeds floor(top_p * total) (the exact form of excl_j > top_p) and j >= min_keep. Returns the number kept (a
+// prefix in candidate order) and fills c.w with the final weights of the first `width` candidates: the kept
+// prefix when filter_value is -inf (the rest weigh 0), all k candidates otherwise or when all_candidates is set.
 int64_t nucleus(Candidates &c, float top_p, int64_t min_keep, float filter_value, bool all_candidates, int64_t &width) {
-  const float m = c.logit(0);
-  double z = 0.0;
-  for (int64_t j = 0; j < c.k; ++j) z += std::exp(double(c.logit(j) - m));
-  float excl = 0.0f;
-  int64_t kept = 0;
+  softmax_candidates(c);
+  const uint64_t cut = common::scale_floor(top_p, c.total);
+  int64_t kept = c.k;
+  uint64_t cum = 0;
   for (int64_t j = 0; j < c.k; ++j) {
-    if (excl > top_p && j >= min_keep) break;
-    excl += float(std::exp(double(c.logit(j) - m)) / z);
-    kept = j + 1;
+    cum += c.w[size_t(j)];
+    if (cum > cut) {  // j is the token that crosses the threshold: kept, every later one removed
+      kept = j + 1;
+      break;
+    }
   }
+  kept = std::max(kept, std::min(min_keep, c.k));
   const bool removes_all = std::isinf(filter_value) && filter_value < 0;
   width = removes_all && !all_candidates ? kept : c.k;
-  // Final softmax of l' (kept logits, filter_value elsewhere).
-  const float m2 = kept < c.k ? std::max(m, filter_value) : m;
-  const double removed_e = kept < c.k && !removes_all ? std::exp(double(filter_value - m2)) : 0.0;
-  double z2 = double(c.k - kept) * removed_e;
-  for (int64_t j = 0; j < kept; ++j) z2 += std::exp(double(c.logit(j) - m2));
-  c.p.resize(size_t(width));
+  // Final softmax of l' (kept logits, filter_value elsewhere) under its own maximum.
+  const float m = c.logit(0), m2 = kept < c.k && !removes_all ? std::max(m, filter_value) : m;
+  const uint64_t removed_w = kept < c.k && !removes_all ? common::softmax_weight(filter_value, m2) : 0;
+  c.w.resize(size_t(width));
+  c.total = 0;
   for (int64_t j = 0; j < width; ++j)
-    c.p[size_t(j)] = float((j < kept ? std::exp(double(c.logit(j) - m2)) : removed_e) / z2);
+    c.total += c.w[size_t(j)] = j < kept ? common::softmax_weight(c.logit(j), m2) : removed_w;
   return kept;
 }
 
@@ -186,8 +192,8 @@ int64_t row_cost(int64_t v) { return 16 * v; }
 // Draws among the first `width` candidates of row r and writes the chosen probability and token id.
 void emit_draw(const Candidates &cand, int64_t width, float u, const TensorView &probs, const TensorView &tokens,
                const mojo_tensor *tokens_tensor, int64_t r) {
-  const int64_t j = draw(cand.p.data(), width, u);
-  probs.store(probs.row_offset(r), cand.p[size_t(j)]);
+  const int64_t j = draw(cand.w.data(), width, u);
+  probs.store(probs.row_offset(r), common::weight_probability(cand.w[size_t(j)], cand.total));
   store_index(tokens_tensor, tokens.row_offset(r), cand.id(j));
 }
 
@@ -246,7 +252,7 @@ mojo_status *top_p_filter(const KernelCall &c) {
       nucleus(cand, top_p[size_t(r)], min_keep, filter_value, true, width);
       const int64_t po = probs.row_offset(r), io = ids.row_offset(r);
       for (int64_t j = 0; j < k; ++j) {
-        probs.store(po + j, cand.p[size_t(j)]);
+        probs.store(po + j, common::weight_probability(cand.w[size_t(j)], cand.total));
         store_index(c.out(1), io + j, cand.id(j));
       }
     }

@@ -16,6 +16,8 @@ const std::vector<Entry> &all_entries() {
              attention_decode_entries,
              moe_route_entries,
              group_linear_entries,
+             sampling_entries,
+             moe_gating_entries,
          }) {
       std::vector<Entry> rows = family();
       all.insert(all.end(), rows.begin(), rows.end());

@@ -1,0 +1,78 @@
+// moe_gating: the fused router of kernels/moe_gating.h. create sizes the split-K workspace for the signature's
+// token count and allocates the tiles' zeroed completion counters (the kernel leaves them zeroed).
+#include <algorithm>
+
+#include "kernels/moe_gating.h"
+#include "op_entry.h"
+
+namespace mojo::cuda {
+namespace {
+
+struct GatingPlan {
+  unsigned int *counters = nullptr;
+  int block_slots = 0;  // blocks the GPU runs at once (2 per SM)
+};
+
+constexpr size_t kUnboundedWorkspace = size_t(1) << 40;
+
+std::string prepare_gating(State &, const mojo_op_sig &sig, void **impl, size_t *workspace_bytes) {
+  const mojo_tensor *x = sig.inputs[0], *w = sig.inputs[1];
+  auto *plan = new (std::nothrow) GatingPlan;
+  if (plan == nullptr) return "out of host memory";
+  *impl = plan;
+  int sms = 0;
+  std::string e = cuda_message(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, sig.device.device_id));
+  if (e.empty()) e = cuda_message(cudaMalloc(&plan->counters, kGatingCounters * sizeof(unsigned int)));
+  if (e.empty()) e = cuda_message(cudaMemset(plan->counters, 0, kGatingCounters * sizeof(unsigned int)));
+  plan->block_slots = 2 * sms;
+  const GatingSplit split =
+      plan_moe_gating(rows_of(x), cols_of(x), w->shape[1], plan->block_slots, kUnboundedWorkspace);
+  *workspace_bytes = split.workspace_floats * sizeof(float);
+  return e;
+}
+
+void release_gating(void *impl) {
+  auto *plan = static_cast<GatingPlan *>(impl);
+  if (plan == nullptr) return;
+  if (plan->counters) cudaFree(plan->counters);
+  delete plan;
+}
+
+std::string moe_gating(const Call &c) {
+  const auto *plan = static_cast<const GatingPlan *>(c.impl);
+  const mojo_tensor *x = c.input(0), *w = c.input(1);
+  GatingArgs a{};
+  a.dtype = dt_of(x);
+  a.tokens = rows_of(x);
+  a.hidden = cols_of(x);
+  a.experts = w->shape[1];
+  a.top_k = c.i("top_k");
+  a.x = c.ptr(x);
+  a.weight = static_cast<const float *>(c.ptr(w));
+  a.ids = static_cast<int32_t *>(c.mut_ptr(c.output(0)));
+  a.gates = static_cast<float *>(c.mut_ptr(c.output(1)));
+  a.partial = static_cast<float *>(c.workspace);
+  a.counters = plan->counters;
+  // A run with more tokens than the signature at create splits less (the workspace bounds the partials).
+  a.split = plan_moe_gating(a.tokens, a.hidden, a.experts, plan->block_slots, c.workspace_bytes / sizeof(float));
+  return cuda_message(launch_moe_gating(a, c.stream));
+}
+
+std::string accept_gating(const mojo_op_sig &sig, int *code) {
+  const mojo_tensor *w = sig.inputs[1];
+  *code = MOJO_DECLINE_SHAPE;
+  if (w->shape[1] > kGatingMaxExperts)
+    return "cuda moe_gating routes at most " + std::to_string(kGatingMaxExperts) + " experts (E = " +
+           std::to_string(w->shape[1]) + ")";
+  return "";
+}
+
+}  // namespace
+
+std::vector<Entry> moe_gating_entries() {
+  return {
+      {{"moe_gating", kFloatMask, kGraphSafe}, moe_gating, accept_gating, prepare_gating, release_gating},
+  };
+}
+
+}  // namespace mojo::cuda
