@@ -86,6 +86,10 @@ std::vector<Entry> norm_entries();
 std::vector<Entry> activation_entries();
 std::vector<Entry> rope_entries();
 std::vector<Entry> linear_entries();
+std::vector<Entry> kv_cache_entries();
+std::vector<Entry> embedding_entries();
+std::vector<Entry> position_fused_entries();
+std::vector<Entry> quant_entries();
 
 const std::vector<Entry> &all_entries();
 

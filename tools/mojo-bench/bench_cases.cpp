@@ -6,7 +6,8 @@ namespace mojo::bench {
 
 std::vector<BenchCase> bench_cases() {
   std::vector<BenchCase> out;
-  for (auto family : {add_norm_cases, add_activation_cases, add_rope_cases, add_quant_cases, add_linear_cases})
+  for (auto family : {add_norm_cases, add_activation_cases, add_rope_cases, add_quant_cases, add_linear_cases,
+                      add_memops_cases})
     family(out);
   return out;
 }

@@ -42,6 +42,7 @@ void add_activation_cases(std::vector<BenchCase> &out);
 void add_rope_cases(std::vector<BenchCase> &out);
 void add_quant_cases(std::vector<BenchCase> &out);
 void add_linear_cases(std::vector<BenchCase> &out);
+void add_memops_cases(std::vector<BenchCase> &out);
 
 std::vector<BenchCase> bench_cases();
 nlohmann::json to_json(const BenchCase &c);

@@ -5,26 +5,14 @@
 #include <algorithm>
 #include <type_traits>
 
-#include <cuda_fp8.h>
-
 #include "common.cuh"
 #include "launch.h"
+#include "quantize.cuh"
 
 namespace mojo::cuda {
 namespace {
 
 constexpr int kMaxVecs = 8;
-
-// The code of v / scale: int8 rounds half to even and clamps; fp8 e4m3 saturates to +-448 with RNE.
-template <Quant Q>
-__device__ __forceinline__ uint8_t quantize(float v) {
-  if constexpr (Q == Quant::Int8) {
-    const float r = fminf(fmaxf(rintf(v), -128.0f), 127.0f);
-    return uint8_t(int8_t(r != r ? 0.0f : r));
-  } else {
-    return uint8_t(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
-  }
-}
 
 template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
 __global__ void norm_registers(NormArgs a) {
