@@ -30,16 +30,7 @@ __global__ void embedding_gather(EmbeddingArgs a, const int32_t *error_word) {
     if (id < 0 || id >= a.vocab) continue;
     const U *src = w + id * units;
     U *dst = out + row * units;
-    constexpr int kBatch = 4;  // loads in flight per thread before the stores
-    for (int64_t u0 = threadIdx.x; u0 < units; u0 += int64_t(blockDim.x) * kBatch) {
-      U v[kBatch];
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k)
-        if (u0 + k * blockDim.x < units) v[k] = src[u0 + k * blockDim.x];
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k)
-        if (u0 + k * blockDim.x < units) dst[u0 + k * blockDim.x] = v[k];
-    }
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) dst[u] = src[u];
   }
 }
 
@@ -51,8 +42,7 @@ cudaError_t launch_ids(const EmbeddingArgs &a, int32_t *error_word, cudaStream_t
                   uint64_t(reinterpret_cast<uintptr_t>(a.out));
   const int unit = int(bits & (~bits + 1));
   const int64_t units = a.row_bytes / unit;
-  const int64_t per_thread_units = (units + 3) / 4;  // kBatch units per thread where the row allows
-  const dim3 threads(unsigned(std::min<int64_t>(256, (per_thread_units + 31) / 32 * 32)), 1);
+  const dim3 threads(unsigned(std::min<int64_t>(256, (units + 31) / 32 * 32)), 1);
   const dim3 block(threads.x, std::max(1u, 256u / threads.x));
   const unsigned blocks = unsigned(std::max<int64_t>(1, std::min<int64_t>((a.num_ids + block.y - 1) / block.y, 132 * 16)));
   switch (unit) {

@@ -65,7 +65,8 @@ __global__ void store_legacy(StoreAddressing a, StoreTensor t0, StoreTensor t1, 
   for (int64_t i = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); i < a.rows; i += warps) {
     int64_t block, slot;
     if (!locate_token(a, i, &block, &slot)) continue;
-    copy_token_rows<U>(t0, t1, i, block, slot, a.block_size, lane);
+    copy_token_rows<U>(t0, i, block, slot, a.block_size, lane);
+    if (t1.heads) copy_token_rows<U>(t1, i, block, slot, a.block_size, lane);
   }
 }
 
@@ -79,7 +80,8 @@ __global__ void store_chunks(StoreAddressing a, StoreTensor t0, StoreTensor t1, 
     const int32_t *c = a.chunks + r * 4;
     const int64_t src = c[0], block = c[1], off = c[2], len = c[3];
     for (int64_t t = warp; t < len; t += nwarps) {
-      copy_token_rows<U>(t0, t1, src + t, block, off + t, a.block_size, lane);
+      copy_token_rows<U>(t0, src + t, block, off + t, a.block_size, lane);
+      if (t1.heads) copy_token_rows<U>(t1, src + t, block, off + t, a.block_size, lane);
     }
   }
 }

@@ -36,35 +36,27 @@ __device__ __forceinline__ bool locate_token(const StoreAddressing &a, int64_t i
   return true;
 }
 
-// Copies token `token`'s rows of both tensors (heads rows of row_bytes each; t1.heads may be 0) into cache
-// slot (block, slot); called by all 32 lanes of a warp. The K and V units form one index space and each lane
-// issues kBatch loads before its stores, so a token's whole K and V rows are in flight at once.
+// Copies token `token`'s rows of t (heads rows of row_bytes) into cache slot (block, slot); called by all 32
+// lanes of a warp. Loads are batched ahead of the stores so each lane keeps several accesses in flight.
 template <typename U>
-__device__ __forceinline__ void copy_token_rows(const StoreTensor &t0, const StoreTensor &t1, int64_t token,
-                                                int64_t block, int64_t slot, int64_t block_size, int lane) {
-  const int units0 = int(t0.row_bytes / int64_t(sizeof(U))), units1 = int(t1.row_bytes / int64_t(sizeof(U)));
-  const int total0 = int(t0.heads) * units0, total = total0 + int(t1.heads) * units1;  // 32-bit index math
-  const U *src0 = static_cast<const U *>(t0.src) + token * total0;
-  const U *src1 = t1.heads ? static_cast<const U *>(t1.src) + token * (total - total0) : nullptr;
-  constexpr int kBatch = 8;
+__device__ __forceinline__ void copy_token_rows(const StoreTensor &t, int64_t token, int64_t block, int64_t slot,
+                                                int64_t block_size, int lane) {
+  const int units = int(t.row_bytes / int64_t(sizeof(U))), total = int(t.heads) * units;  // 32-bit index math
+  const U *src = static_cast<const U *>(t.src) + token * total;
+  U *dst = static_cast<U *>(t.dst);
+  constexpr int kBatch = 4;
   for (int j0 = lane; j0 < total; j0 += 32 * kBatch) {
     U v[kBatch];
 #pragma unroll
-    for (int k = 0; k < kBatch; ++k) {
-      const int j = j0 + 32 * k;
-      if (j < total0) v[k] = src0[j];
-      else if (j < total) v[k] = src1[j - total0];
-    }
+    for (int k = 0; k < kBatch; ++k)
+      if (j0 + 32 * k < total) v[k] = src[j0 + 32 * k];
 #pragma unroll
     for (int k = 0; k < kBatch; ++k) {
       const int j = j0 + 32 * k;
-      if (j >= total) continue;
-      const bool first = j < total0;
-      const int jj = first ? j : j - total0, units = first ? units0 : units1;
-      const int64_t heads = first ? t0.heads : t1.heads;
-      const int h = jj / units, u = jj - h * units;
-      U *dst = static_cast<U *>(first ? t0.dst : t1.dst);
-      dst[((block * heads + h) * block_size + slot) * units + u] = v[k];
+      if (j < total) {
+        const int h = j / units, u = j - h * units;
+        dst[((block * t.heads + h) * block_size + slot) * units + u] = v[k];
+      }
     }
   }
 }

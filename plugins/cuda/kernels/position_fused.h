@@ -56,7 +56,6 @@ struct NormRopeArgs {
   bool store = false;        // norm_rope_store_kv
   StoreAddressing addr;      // legacy or plan path
   bool chunk_pass = false;   // internal: the plan path's second pass (cache rows only)
-  bool table_vec = false;    // internal: cos/sin read as packets (set by the launcher)
   const void *v = nullptr;
   void *key_cache = nullptr, *value_cache = nullptr;
 };

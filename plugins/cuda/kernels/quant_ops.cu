@@ -106,10 +106,8 @@ __global__ void group_validate(ActQuantArgs a, int32_t *error_word) {
     if (a.group[r] < 0 || a.group[r] >= a.experts) raise_error(error_word, kActQuantGroup);
 }
 
-// NV <= 2: at most 32 registers per thread so two 1024-thread blocks share an SM and one block's loads overlap
-// the other's reduction and quantization.
 template <typename T, Activation K, Quant Q, int VEC, int NV>
-__global__ void __launch_bounds__(1024, NV <= 2 ? 2 : 1) act_quant_kernel(ActQuantArgs a, const int32_t *error_word) {
+__global__ void act_quant_kernel(ActQuantArgs a, const int32_t *error_word) {
   __shared__ float scratch[32];
   if (a.group && error_raised(error_word)) return;
   const int64_t row = blockIdx.x, nvec = a.n / VEC;
@@ -139,22 +137,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 ? 2 : 1) act_quant_kernel(ActQua
       }
     }
   }
-  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
-  float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
-  if (scale < 1e-6f) scale = 1.0f;
-  if (threadIdx.x == 0) a.scale[row] = scale;
-  const float inv = __frcp_rn(scale);
-  uint8_t *q = static_cast<uint8_t *>(a.q) + row * a.n;
-#pragma unroll
-  for (int j = 0; j < NV; ++j) {
-    const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
-    if (i < nvec) {
-      Packet<uint8_t, VEC> pk;
-#pragma unroll
-      for (int e = 0; e < VEC; ++e) pk.v[e] = quantize<Q>(divide_by_scale(v[j][e], scale, inv));
-      *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
-    }
-  }
+  quantize_row<Q, VEC, NV>(v, amax, true, nvec, static_cast<uint8_t *>(a.q) + row * a.n, a.scale + row, scratch);
 }
 
 template <typename T, Activation K, Quant Q, int VEC, int NV>

@@ -65,7 +65,10 @@ HeadRopeTensor head_tensor(const Call &c, const mojo_tensor *src, const mojo_ten
   return {c.ptr(src), c.mut_ptr(dst), src->shape[1], c.ptr(weight), weight ? dt_of(weight) : Dt::F32};
 }
 
-NormRopeArgs norm_rope_args(const Call &c, const mojo_tensor *q, const mojo_tensor *cos) {
+// q and k at inputs q_in, q_in + 1; their weights at w_in, w_in + 1; cos and sin at cos_in, cos_in + 1;
+// outputs q_out, k_out.
+NormRopeArgs norm_rope_args(const Call &c, size_t q_in, size_t w_in, size_t cos_in) {
+  const mojo_tensor *q = c.input(q_in), *cos = c.input(cos_in);
   NormRopeArgs a{};
   a.dtype = dt_of(q);
   a.table_dtype = dt_of(cos);
@@ -73,16 +76,16 @@ NormRopeArgs norm_rope_args(const Call &c, const mojo_tensor *q, const mojo_tens
   a.head_dim = q->shape[2];
   a.rope_dim = cos->shape[1];
   a.interleaved = c.b("interleaved");
+  a.q = head_tensor(c, q, c.output(0), c.input(w_in));
+  a.k = head_tensor(c, c.input(q_in + 1), c.output(1), c.input(w_in + 1));
+  a.cos = c.ptr(cos);
+  a.sin = c.ptr(c.input(cos_in + 1));
   return a;
 }
 
 // Inputs: q, k, q_weight, k_weight, cos, sin; outputs: q_out, k_out.
 std::string norm_rope(const Call &c) {
-  NormRopeArgs a = norm_rope_args(c, c.input(0), c.input(4));
-  a.q = head_tensor(c, c.input(0), c.output(0), c.input(2));
-  a.k = head_tensor(c, c.input(1), c.output(1), c.input(3));
-  a.cos = c.ptr(c.input(4));
-  a.sin = c.ptr(c.input(5));
+  NormRopeArgs a = norm_rope_args(c, 0, 2, 4);
   a.norm = true;
   a.eps = float(c.f("eps"));
   cudaError_t e = launch_norm_rope(a, nullptr, c.stream);
@@ -92,11 +95,7 @@ std::string norm_rope(const Call &c) {
 // Inputs: q, k, v, q_weight, k_weight, cos, sin, key_cache, value_cache, block_table, cu_q_lens,
 // context_kv_lens, chunk_metadata, num_chunks; outputs: q_out, k_out (optional).
 std::string norm_rope_store_kv(const Call &c) {
-  NormRopeArgs a = norm_rope_args(c, c.input(0), c.input(5));
-  a.q = head_tensor(c, c.input(0), c.output(0), c.input(3));
-  a.k = head_tensor(c, c.input(1), c.output(1), c.input(4));
-  a.cos = c.ptr(c.input(5));
-  a.sin = c.ptr(c.input(6));
+  NormRopeArgs a = norm_rope_args(c, 0, 3, 5);
   a.norm = c.b("apply_norm");
   a.eps = a.norm ? float(c.f("eps")) : 0.0f;
   a.store = true;

@@ -1,7 +1,5 @@
-// Quant family: static_quant, dequant, the activation + dynamic quant fusions (silu_quant, gelu_quant,
-// swiglu_quant) through kernels/quant_ops.h, and residual_add_norm_cast (a norm whose output is a cast, fp8
-// included) through kernels/norm_cast.h. dynamic_quant and the norm-quant ops live in ops/norm.cpp.
-#include "kernels/norm_cast.h"
+// Quant family: static_quant, dequant and the activation + dynamic quant fusions (silu_quant, gelu_quant,
+// swiglu_quant) through kernels/quant_ops.h. dynamic_quant and the norm-quant ops live in ops/norm.cpp.
 #include "kernels/quant_ops.h"
 #include "op_entry.h"
 
@@ -128,39 +126,6 @@ std::string accept_act_quant(const mojo_op_sig &sig, int *code) {
   return "";
 }
 
-// Inputs: x, residual, weight, bias; outputs: out (out_dtype), residual_out (residual's dtype).
-std::string residual_add_norm_cast(const Call &c) {
-  const mojo_tensor *x = c.input(0), *res = c.input(1), *w = c.input(2), *b = c.input(3), *out = c.output(0);
-  NormCastArgs a{};
-  a.x_dtype = dt_of(x);
-  a.residual_dtype = dt_of(res);
-  a.weight_dtype = dt_of(w);
-  a.bias_dtype = b ? dt_of(b) : Dt::F32;
-  a.out_fp8 = common::dtype_id(out->dtype) == MOJO_DT_FP8_E4M3FN;
-  a.out_dtype = dt_of(out);
-  a.rows = rows_of(x);
-  a.cols = cols_of(x);
-  a.x = c.ptr(x);
-  a.residual = c.ptr(res);
-  a.weight = c.ptr(w);
-  a.bias = c.ptr(b);
-  a.out = c.mut_ptr(out);
-  a.residual_out = c.mut_ptr(c.output(1));
-  a.post = c.s("norm_pos") == "post";
-  a.layer_norm = c.s("norm_type") == "layer";
-  a.eps = float(c.f("eps"));
-  a.out_scale = float(c.f("out_scale"));
-  cudaError_t e = launch_norm_cast(a, c.stream);
-  return e == cudaErrorNotSupported ? "rows longer than 16384 elements" : cuda_message(e);
-}
-
-std::string accept_norm_cast(const mojo_op_sig &sig, int *code) {
-  const mojo_tensor *x = sig.inputs[0];
-  *code = MOJO_DECLINE_SHAPE;
-  if (x->ndim > 0 && x->shape[x->ndim - 1] > 16384) return "cuda residual_add_norm_cast keeps rows of at most 16384 elements in registers";
-  return "";
-}
-
 }  // namespace
 
 std::vector<Entry> quant_entries() {
@@ -174,7 +139,6 @@ std::vector<Entry> quant_entries() {
        describe_act_quant_error},
       {{"swiglu_quant", kFloatMask, kGraphSafe}, swiglu_quant, accept_act_quant, nullptr, nullptr, nullptr,
        describe_act_quant_error},
-      {{"residual_add_norm_cast", kFloatMask, kGraphSafe}, residual_add_norm_cast, accept_norm_cast},
   };
 }
 
