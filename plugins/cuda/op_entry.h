@@ -92,6 +92,10 @@ std::vector<Entry> moe_route_entries();
 std::vector<Entry> group_linear_entries();
 std::vector<Entry> sampling_entries();
 std::vector<Entry> moe_gating_entries();
+std::vector<Entry> kv_cache_entries();
+std::vector<Entry> embedding_entries();
+std::vector<Entry> position_fused_entries();
+std::vector<Entry> quant_entries();
 
 const std::vector<Entry> &all_entries();
 

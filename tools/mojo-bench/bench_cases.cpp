@@ -17,6 +17,7 @@ std::vector<BenchCase> bench_cases() {
            add_moe_cases,
            add_sampling_cases,
            add_moe_gating_cases,
+           add_memops_cases,
        })
     family(out);
   return out;

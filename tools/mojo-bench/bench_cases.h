@@ -47,6 +47,7 @@ void add_attention_decode_cases(std::vector<BenchCase> &out);
 void add_moe_cases(std::vector<BenchCase> &out);
 void add_sampling_cases(std::vector<BenchCase> &out);
 void add_moe_gating_cases(std::vector<BenchCase> &out);
+void add_memops_cases(std::vector<BenchCase> &out);
 
 std::vector<BenchCase> bench_cases();
 nlohmann::json to_json(const BenchCase &c);

@@ -1,29 +1,12 @@
 // Elementwise activations: grid-stride loops over 16-byte packets, fp32 math, one rounding.
 #include <algorithm>
 
+#include "activation_math.cuh"
 #include "common.cuh"
 #include "launch.h"
 
 namespace mojo::cuda {
 namespace {
-
-__device__ __forceinline__ float silu_f(float x) { return x / (1.0f + __expf(-x)); }
-
-template <Activation K>
-__device__ __forceinline__ float apply(float x, float up, float limit) {
-  if constexpr (K == Activation::Silu) return silu_f(x);
-  if constexpr (K == Activation::GeluErf) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-  if constexpr (K == Activation::GeluTanh)
-    return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-  if constexpr (K == Activation::Swiglu) {
-    if (limit > 0.0f) {
-      up = fminf(fmaxf(up, -limit), limit);
-      x = fminf(x, limit);
-    }
-    return silu_f(x) * up;
-  }
-  return 0.0f;
-}
 
 template <typename T, Activation K, int VEC>
 __global__ void activation_kernel(ActivationArgs a) {
@@ -35,12 +18,12 @@ __global__ void activation_kernel(ActivationArgs a) {
     load_floats<T, VEC>(x + i * VEC, v);
     if constexpr (K == Activation::Swiglu) load_floats<T, VEC>(up + i * VEC, u);
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) v[k] = apply<K>(v[k], u[k], a.limit);
+    for (int k = 0; k < VEC; ++k) v[k] = activate<K>(v[k], u[k], a.limit);
     store_floats<T, VEC>(out + i * VEC, v);
   }
   // Tail elements when n is not a multiple of VEC.
   for (int64_t i = nvec * VEC + int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < a.n; i += stride)
-    out[i] = from_float<T>(apply<K>(to_float(x[i]), K == Activation::Swiglu ? to_float(up[i]) : 0.0f, a.limit));
+    out[i] = from_float<T>(activate<K>(to_float(x[i]), K == Activation::Swiglu ? to_float(up[i]) : 0.0f, a.limit));
 }
 
 template <typename T, Activation K>

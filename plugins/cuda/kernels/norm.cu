@@ -118,21 +118,8 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : 1024, MINB) norm_registers(No
     }
     if constexpr (Q != Quant::None) {
       // The fp32 value y (never rounded to T) is quantized with one scale per row.
-      const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
-      float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
-      if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
-      if (threadIdx.x == 0) a.scale_out[row] = scale;
-      uint8_t *q = static_cast<uint8_t *>(a.out) + row * n;
-#pragma unroll
-      for (int j = 0; j < NV; ++j) {
-        const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
-        if (i < nvec) {
-          Packet<uint8_t, VEC> pk;
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(__fdiv_rn(v[j][k], scale));
-          *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
-        }
-      }
+      quantize_row<Q, VEC, NV>(v, amax, a.unit_if_tiny, nvec, static_cast<uint8_t *>(a.out) + row * n, a.scale_out + row,
+                               scratch);
     }
     cur = next;
   }

@@ -21,6 +21,28 @@ __device__ __forceinline__ uint8_t quantize(float v) {
   }
 }
 
+// The tail of the block-per-row dynamic quantizers (norm-quant, dynamic_quant, activation-quant): the row's
+// scale from the block-wide amax (1 when below 1e-6 with unit_if_tiny), written by thread 0, then the codes of
+// the fp32 values each thread holds in registers (packet i = threadIdx.x + j * blockDim.x).
+template <Quant Q, int VEC, int NV>
+__device__ __forceinline__ void quantize_row(const float (&v)[NV][VEC], float amax, bool unit_if_tiny, int64_t nvec,
+                                             uint8_t *q, float *scale_out, float *scratch) {
+  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
+  float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
+  if (unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+  if (threadIdx.x == 0) *scale_out = scale;
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
+    if (i < nvec) {
+      Packet<uint8_t, VEC> pk;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(__fdiv_rn(v[j][k], scale));
+      *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
+    }
+  }
+}
+
 template <> __device__ __forceinline__ float to_float<int8_t>(int8_t v) { return float(v); }
 template <> __device__ __forceinline__ float to_float<int32_t>(int32_t v) { return float(v); }
 template <> __device__ __forceinline__ float to_float<__nv_fp8_e4m3>(__nv_fp8_e4m3 v) {

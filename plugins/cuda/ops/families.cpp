@@ -18,6 +18,10 @@ const std::vector<Entry> &all_entries() {
              group_linear_entries,
              sampling_entries,
              moe_gating_entries,
+             kv_cache_entries,
+             embedding_entries,
+             position_fused_entries,
+             quant_entries,
          }) {
       std::vector<Entry> rows = family();
       all.insert(all.end(), rows.begin(), rows.end());
