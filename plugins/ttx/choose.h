@@ -1,0 +1,38 @@
+// Which embedded specialisation serves a call: the tile for a row length, the alignment class, the arch of
+// a device. Pure functions over aot/specs.py's lists (mirrored here; tests/ttx checks every key they can
+// produce is in the manifest for every arch), so they are tested without a GPU.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "manifest.h"
+
+namespace mojo::ttx {
+
+struct NormTile {
+  int32_t block;
+  bool one_tile;  // the whole row in one tile (registers); otherwise a loop over tiles of `block`
+};
+constexpr NormTile kNormTiles[] = {{256, true},  {512, true},  {1024, true}, {2048, true},
+                                   {4096, true}, {8192, true}, {4096, false}};
+constexpr int kNormTileCount = sizeof kNormTiles / sizeof kNormTiles[0];
+constexpr int32_t kActivationBlock = 4096;
+constexpr const char *kDtypeNames[] = {"bf16", "fp16", "fp32"};
+
+// The smallest single tile holding `cols`, else the looping tile.
+int norm_tile_for(int64_t cols);
+std::string norm_key(const char *dtype, int tile, bool aligned);
+std::string activation_key(const char *dtype, bool aligned);
+
+// The cubin arch serving a device of compute capability major.minor: 90 for sm_90, 80 for sm_8x (an sm_80
+// cubin runs on later minors of the same major); 0 with *why set when none does.
+int arch_for(int major, int minor, std::string *why);
+
+// The manifest row for (kernel, arch, key), nullptr when absent.
+const ManifestRow *find_row(const char *kernel, int arch, const std::string &key);
+
+// 16-byte alignment of a device address (what the aligned specialisations assume).
+inline bool aligned16(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace mojo::ttx

@@ -1,0 +1,38 @@
+#include "ops.h"
+
+namespace mojo::ttx {
+
+double Call::f(const char *name) const {
+  const mojo_attr *a = common::find_attr(attrs, n_attrs, name);
+  return a && a->count ? a->f : 0.0;
+}
+
+std::string Call::s(const char *name) const {
+  const mojo_attr *a = common::find_attr(attrs, n_attrs, name);
+  return a && a->count && a->s ? a->s : "";
+}
+
+const char *dtype_name(const mojo_tensor *t) {
+  switch (common::dtype_id(t->dtype)) {
+    case MOJO_DT_BF16: return "bf16";
+    case MOJO_DT_FP16: return "fp16";
+    case MOJO_DT_FP32: return "fp32";
+    default: return nullptr;
+  }
+}
+
+int64_t last_dim(const mojo_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+const void *data_of(const mojo_tensor *t) { return t ? common::data_ptr(*t) : nullptr; }
+
+const std::vector<OpDef> &all_ops() {
+  static const std::vector<OpDef> ops = [] {
+    std::vector<OpDef> v;
+    for (auto family : {norm_ops, activation_ops})
+      for (auto &op : family()) v.push_back(op);
+    return v;
+  }();
+  return ops;
+}
+
+}  // namespace mojo::ttx
