@@ -18,6 +18,13 @@ std::string norm_key(const char *dtype, int tile, bool aligned) {
          " aligned=" + (aligned ? "1" : "0");
 }
 
+std::vector<std::string> row_keys(const char *dtype) {
+  std::vector<std::string> keys;
+  for (int t = 0; t < kNormTileCount; ++t)
+    for (bool aligned : {false, true}) keys.push_back(norm_key(dtype, t, aligned));
+  return keys;
+}
+
 std::string activation_key(const char *dtype, bool aligned) {
   return std::string("dtype=") + dtype + " block=" + std::to_string(kActivationBlock) + " aligned=" + (aligned ? "1" : "0");
 }

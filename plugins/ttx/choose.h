@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "manifest.h"
 
@@ -24,6 +25,11 @@ constexpr const char *kDtypeNames[] = {"bf16", "fp16", "fp32"};
 int norm_tile_for(int64_t cols);
 std::string norm_key(const char *dtype, int tile, bool aligned);
 std::string activation_key(const char *dtype, bool aligned);
+
+// Row kernels (norms, dynamic_quant) load every tile in both alignment classes at create, in this order,
+// and index it at run with row_variant.
+std::vector<std::string> row_keys(const char *dtype);
+inline int row_variant(int64_t cols, bool aligned) { return 2 * norm_tile_for(cols) + (aligned ? 1 : 0); }
 
 // The cubin arch serving a device of compute capability major.minor: 90 for sm_90, 80 for sm_8x (an sm_80
 // cubin runs on later minors of the same major); 0 with *why set when none does.

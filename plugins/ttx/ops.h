@@ -50,10 +50,13 @@ constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1
 const char *dtype_name(const mojo_tensor *t);
 int64_t last_dim(const mojo_tensor *t);
 const void *data_of(const mojo_tensor *t);  // nullptr for an absent tensor
+// Row kernels index a row with a 32-bit length and launch one program per row: "" when x fits, else why.
+std::string row_kernel_limits(const mojo_tensor *x);
 
 // The families (ops/<family>.cpp) and the whole table (ops/all.cpp).
 std::vector<OpDef> norm_ops();
 std::vector<OpDef> activation_ops();
+std::vector<OpDef> quant_ops();
 const std::vector<OpDef> &all_ops();
 
 }  // namespace mojo::ttx

@@ -10,7 +10,7 @@ aligned pointers, lengths that keep every row 16-byte aligned): that lets it emi
 ARCHS = (80, 90)
 DTYPES = ("bf16", "fp16", "fp32")
 
-# Row norms: one program per row. Single-tile kernels keep the row in registers; "loop" sweeps wider rows.
+# Row norms and dynamic_quant: one program per row. Single-tile kernels keep the row in registers; "loop" sweeps wider rows.
 NORM_TILES = ((256, 2, True), (512, 2, True), (1024, 4, True), (2048, 4, True), (4096, 8, True),
               (8192, 16, True), (4096, 8, False))
 NORM_ARGS = ("x_ptr", "res_ptr", "w_ptr", "w32_ptr", "b_ptr", "b32_ptr", "out_ptr", "res_out_ptr",
@@ -28,6 +28,11 @@ def norm_signature(dt):
     return s
 
 
+def quant_signature(dt):
+    return {"x_ptr": "*" + dt, "s_ptr": "*" + dt, "s32_ptr": "*fp32", "q_ptr": "*i8", "scale_ptr": "*fp32",
+            "n_cols": "i32", "s_kind": "i32", "BLOCK": "constexpr", "ONE_TILE": "constexpr"}
+
+
 def specs():
     out = []
     for dt in DTYPES:
@@ -37,6 +42,10 @@ def specs():
                 out.append(dict(module="norm", fn="norm_kernel", key=key, signature=norm_signature(dt),
                                 constexprs={"BLOCK": block, "ONE_TILE": one},
                                 aligned=tuple(range(9)) if aligned else (), num_warps=warps, num_stages=1,
+                                grid="rows"))
+                out.append(dict(module="quant", fn="dynamic_quant_kernel", key=key, signature=quant_signature(dt),
+                                constexprs={"BLOCK": block, "ONE_TILE": one},
+                                aligned=tuple(range(6)) if aligned else (), num_warps=warps, num_stages=1,
                                 grid="rows"))
             key = f"dtype={dt} block={ACT_BLOCK} aligned={int(aligned)}"
             sig = {"x_ptr": "*" + dt, "up_ptr": "*" + dt, "out_ptr": "*" + dt, "n": "i64", "mode": "i32",

@@ -1,5 +1,7 @@
 #include "ops.h"
 
+#include <climits>
+
 namespace mojo::ttx {
 
 double Call::f(const char *name) const {
@@ -25,10 +27,17 @@ int64_t last_dim(const mojo_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] 
 
 const void *data_of(const mojo_tensor *t) { return t ? common::data_ptr(*t) : nullptr; }
 
+std::string row_kernel_limits(const mojo_tensor *x) {
+  const int64_t cols = last_dim(x);
+  if (cols > INT32_MAX) return "ttx row kernels take rows of at most 2^31-1 elements";
+  if (cols && common::numel(*x) / cols > INT32_MAX) return "ttx row kernels take at most 2^31-1 rows";
+  return "";
+}
+
 const std::vector<OpDef> &all_ops() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> v;
-    for (auto family : {norm_ops, activation_ops})
+    for (auto family : {norm_ops, activation_ops, quant_ops})
       for (auto &op : family()) v.push_back(op);
     return v;
   }();

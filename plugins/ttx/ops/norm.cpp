@@ -1,7 +1,5 @@
 // rms_norm, layer_norm and the residual-add forms: all four run kernels/norm.py's norm_kernel, told which
 // op it is by runtime flags; the tile comes from the row length, the alignment class from the pointers.
-#include <climits>
-
 #include "../choose.h"
 #include "../ops.h"
 
@@ -32,8 +30,7 @@ std::string run_norm(const Call &c, NormForm form) {
   bool aligned = cols % 16 == 0;
   for (const mojo_tensor *t : {x, res, w, b, out, res_out})
     if (t) aligned = aligned && aligned16(data_of(t));
-  const int tile = norm_tile_for(cols);
-  const Variant &v = c.variants[2 * tile + (aligned ? 1 : 0)];
+  const Variant &v = c.variants[row_variant(cols, aligned)];
   // Absent tensors are passed as x: the kernel masks every access to them off.
   auto or_x = [&](const mojo_tensor *t) { return t ? data_of(t) : data_of(x); };
   const int32_t w_kind = param_kind(w, x), b_kind = param_kind(b, x);
@@ -61,22 +58,9 @@ std::string layer_norm(const Call &c) { return run_norm(c, {true, false}); }
 std::string residual_add_rms_norm(const Call &c) { return run_norm(c, {false, true}); }
 std::string residual_add_layer_norm(const Call &c) { return run_norm(c, {true, true}); }
 
-// Every tile, unaligned then aligned: run indexes them as 2 * tile + aligned.
-std::vector<std::string> norm_keys(const char *dtype) {
-  std::vector<std::string> keys;
-  for (int t = 0; t < kNormTileCount; ++t)
-    for (bool aligned : {false, true}) keys.push_back(norm_key(dtype, t, aligned));
-  return keys;
-}
-
-// The kernel indexes rows with a 32-bit length and launches one program per row.
 std::string accept_norm(const mojo_op_sig &sig, int *code) {
-  const mojo_tensor *x = sig.inputs[0];
-  const int64_t cols = last_dim(x);
   *code = MOJO_DECLINE_SHAPE;
-  if (cols > INT32_MAX) return "ttx norms take rows of at most 2^31-1 elements";
-  if (cols && common::numel(*x) / cols > INT32_MAX) return "ttx norms take at most 2^31-1 rows";
-  return "";
+  return row_kernel_limits(sig.inputs[0]);
 }
 
 }  // namespace
@@ -84,10 +68,10 @@ std::string accept_norm(const mojo_op_sig &sig, int *code) {
 std::vector<OpDef> norm_ops() {
   const uint32_t flags = MOJO_KERNEL_GRAPH_SAFE;
   return {
-      {{"rms_norm", kFloatMask, flags}, "norm_kernel", norm_keys, rms_norm, accept_norm},
-      {{"layer_norm", kFloatMask, flags}, "norm_kernel", norm_keys, layer_norm, accept_norm},
-      {{"residual_add_rms_norm", kFloatMask, flags}, "norm_kernel", norm_keys, residual_add_rms_norm, accept_norm},
-      {{"residual_add_layer_norm", kFloatMask, flags}, "norm_kernel", norm_keys, residual_add_layer_norm, accept_norm},
+      {{"rms_norm", kFloatMask, flags}, "norm_kernel", row_keys, rms_norm, accept_norm},
+      {{"layer_norm", kFloatMask, flags}, "norm_kernel", row_keys, layer_norm, accept_norm},
+      {{"residual_add_rms_norm", kFloatMask, flags}, "norm_kernel", row_keys, residual_add_rms_norm, accept_norm},
+      {{"residual_add_layer_norm", kFloatMask, flags}, "norm_kernel", row_keys, residual_add_layer_norm, accept_norm},
   };
 }
 
