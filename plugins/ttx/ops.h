@@ -57,6 +57,7 @@ std::string row_kernel_limits(const mojo_tensor *x);
 std::vector<OpDef> norm_ops();
 std::vector<OpDef> activation_ops();
 std::vector<OpDef> quant_ops();
+std::vector<OpDef> rope_ops();
 const std::vector<OpDef> &all_ops();
 
 }  // namespace mojo::ttx

@@ -16,6 +16,9 @@ NORM_TILES = ((256, 2, True), (512, 2, True), (1024, 4, True), (2048, 4, True), 
 NORM_ARGS = ("x_ptr", "res_ptr", "w_ptr", "w32_ptr", "b_ptr", "b32_ptr", "out_ptr", "res_out_ptr",
              "n_cols", "eps", "layer", "w_kind", "b_kind", "has_res", "res_mode")
 
+# apply_rope: one program per head vector; HALF is the tile over the Dr / 2 rotation pairs.
+ROPE_HALVES = ((32, 1), (64, 1), (128, 2))
+
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.
 ACT_BLOCK, ACT_WARPS = 4096, 8
 
@@ -53,4 +56,11 @@ def specs():
             out.append(dict(module="activation", fn="activation_kernel", key=key, signature=sig,
                             constexprs={"BLOCK": ACT_BLOCK}, aligned=tuple(range(4)) if aligned else (),
                             num_warps=ACT_WARPS, num_stages=1, grid=f"cdiv_n_{ACT_BLOCK}"))
+        for half, warps in ROPE_HALVES:
+            sig = {"x_ptr": "*" + dt, "out_ptr": "*" + dt, "cos_ptr": "*" + dt, "cos32_ptr": "*fp32",
+                   "sin_ptr": "*" + dt, "sin32_ptr": "*fp32", "dim1": "i64", "dim2": "i64", "head_dim": "i32",
+                   "rope_dim": "i32", "tok_axis": "i32", "batch_rows": "i64", "table_kind": "i32",
+                   "interleaved": "i32", "HALF": "constexpr"}
+            out.append(dict(module="rope", fn="rope_kernel", key=f"dtype={dt} half={half}", signature=sig,
+                            constexprs={"HALF": half}, aligned=(), num_warps=warps, num_stages=1, grid="rows"))
     return out

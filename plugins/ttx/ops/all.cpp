@@ -37,7 +37,7 @@ std::string row_kernel_limits(const mojo_tensor *x) {
 const std::vector<OpDef> &all_ops() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> v;
-    for (auto family : {norm_ops, activation_ops, quant_ops})
+    for (auto family : {norm_ops, activation_ops, quant_ops, rope_ops})
       for (auto &op : family()) v.push_back(op);
     return v;
   }();
