@@ -39,6 +39,12 @@ std::string Driver::load() {
   resolve(library, "cuModuleGetFunction", cuModuleGetFunction, &missing);
   resolve(library, "cuFuncSetAttribute", cuFuncSetAttribute, &missing);
   resolve(library, "cuLaunchKernel", cuLaunchKernel, &missing);
+  resolve(library, "cuMemAlloc_v2", cuMemAlloc, &missing);
+  resolve(library, "cuMemFree_v2", cuMemFree, &missing);
+  resolve(library, "cuMemsetD32_v2", cuMemsetD32, &missing);
+  resolve(library, "cuMemsetD32Async", cuMemsetD32Async, &missing);
+  resolve(library, "cuMemcpyDtoHAsync_v2", cuMemcpyDtoHAsync, &missing);
+  resolve(library, "cuStreamSynchronize", cuStreamSynchronize, &missing);
   resolve(library, "cuGetErrorName", cuGetErrorName, &missing);
   resolve(library, "cuGetErrorString", cuGetErrorString, &missing);
   if (missing.empty()) return "";

@@ -25,16 +25,22 @@ std::string ArgPack::finish(const ManifestRow &row) {
   return overflow_ ? std::string("too many kernel parameters") : std::string();
 }
 
-std::string launch(const Driver &d, const Variant &v, int64_t n, ArgPack &args, CUstream stream) {
-  if (n <= 0) return "";
+std::string launch_grid(const Driver &d, const Variant &v, int64_t grid_x, int64_t grid_y, ArgPack &args,
+                        CUstream stream) {
+  if (grid_x <= 0 || grid_y <= 0) return "";
   if (v.fn == nullptr) return "no loaded kernel for this call";
   if (std::string err = args.finish(*v.row); !err.empty()) return err;
-  const int64_t grid = v.row->grid_rule == kGridRows ? n : (n + v.row->grid_block - 1) / v.row->grid_block;
-  if (grid > 0x7fffffff) return "grid too large for one launch";
+  if (grid_x > 0x7fffffff || grid_y > 65535) return "grid too large for one launch";
   const unsigned threads = unsigned(32 * v.row->num_warps);
-  return d.message(d.cuLaunchKernel(v.fn, unsigned(grid), 1, 1, threads, 1, 1, unsigned(v.row->shared_bytes), stream,
-                                    args.params(), nullptr),
+  return d.message(d.cuLaunchKernel(v.fn, unsigned(grid_x), unsigned(grid_y), 1, threads, 1, 1,
+                                    unsigned(v.row->shared_bytes), stream, args.params(), nullptr),
                    "cuLaunchKernel");
+}
+
+std::string launch(const Driver &d, const Variant &v, int64_t n, ArgPack &args, CUstream stream) {
+  if (v.row && v.row->grid_rule == kGridCustom) return "a custom-grid kernel needs launch_grid";
+  const int64_t grid = v.row && v.row->grid_rule == kGridBlocks ? (n + v.row->grid_block - 1) / v.row->grid_block : n;
+  return launch_grid(d, v, grid, 1, args, stream);
 }
 
 }  // namespace mojo::ttx

@@ -40,5 +40,8 @@ class ArgPack {
 
 // Launches over `n` (rows for kGridRows, elements for kGridBlocks); n == 0 launches nothing.
 std::string launch(const Driver &d, const Variant &v, int64_t n, ArgPack &args, CUstream stream);
+// Launches an explicit grid (kGridCustom kernels); an empty grid launches nothing.
+std::string launch_grid(const Driver &d, const Variant &v, int64_t grid_x, int64_t grid_y, ArgPack &args,
+                        CUstream stream);
 
 }  // namespace mojo::ttx

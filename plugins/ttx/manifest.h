@@ -10,6 +10,7 @@ namespace mojo::ttx {
 enum GridRule : int32_t {
   kGridRows = 0,    // one program per row: grid = (rows, 1, 1)
   kGridBlocks = 1,  // one program per grid_block elements: grid = (ceil(n / grid_block), 1, 1)
+  kGridCustom = 2,  // the op gives the grid (launch_grid)
 };
 
 struct ManifestRow {

@@ -24,6 +24,7 @@ struct Call {
   CUstream stream;
   const Driver *driver;
   const Variant *variants;
+  CUdeviceptr error_word;  // the op's deferred-error word (OpDef::describe_error set), else 0
 
   const mojo_tensor *input(size_t i) const { return i < n_in ? in[i] : nullptr; }
   const mojo_tensor *output(size_t i) const { return i < n_out ? out[i] : nullptr; }
@@ -34,14 +35,24 @@ struct Call {
 using RunFn = std::string (*)(const Call &);
 // "" accepts, otherwise the decline message; *code is a MOJO_DECLINE_* value.
 using AcceptFn = std::string (*)(const mojo_op_sig &, int *code);
-using KeysFn = std::vector<std::string> (*)(const char *dtype);
+// One specialisation an op loads at create: the Triton function and its key in the manifest.
+struct VariantRef {
+  std::string kernel;
+  std::string key;
+};
+using VariantsFn = std::vector<VariantRef> (*)(const char *dtype);
+// Every variant of `kernel` among `keys`, in order.
+std::vector<VariantRef> of_kernel(const char *kernel, const std::vector<std::string> &keys);
+// Text for a non-zero code a kernel raised into Call::error_word; reported as INVALID_ARGUMENT by
+// mojo_op_check.
+using DescribeErrorFn = std::string (*)(int32_t code);
 
 struct OpDef {
   mojo_kernel_decl decl;
-  const char *kernel;  // Triton function name in the manifest
-  KeysFn variant_keys;
+  VariantsFn variants;  // what create loads for the signature's dtype, in the order run indexes them
   RunFn run;
   AcceptFn accept = nullptr;
+  DescribeErrorFn describe_error = nullptr;  // set: the op gets a device error word (checks metadata on device)
 };
 
 constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1u << MOJO_DT_FP32);
@@ -58,6 +69,8 @@ std::vector<OpDef> norm_ops();
 std::vector<OpDef> activation_ops();
 std::vector<OpDef> quant_ops();
 std::vector<OpDef> rope_ops();
+std::vector<OpDef> kv_cache_ops();
+std::vector<OpDef> attention_ops();
 const std::vector<OpDef> &all_ops();
 
 }  // namespace mojo::ttx

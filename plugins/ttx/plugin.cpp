@@ -64,7 +64,8 @@ struct mojo_kernel {
   size_t n_attrs;
   mojo::ttx::State *state;
   int device;
-  std::vector<mojo::ttx::Variant> variants;  // op->variant_keys(dtype) order
+  std::vector<mojo::ttx::Variant> variants;  // op->variants(dtype) order
+  mojo::ttx::CUdeviceptr error_word;         // deferred metadata errors (OpDef::describe_error), else 0
 };
 
 namespace mojo::ttx {
@@ -205,7 +206,7 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
   if (device_of(s, sig->device, &why) == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": ", why));
   const char *dtype = dtype_name(sig->inputs[0]);
   if (dtype == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": ttx kernels take float inputs"));
-  std::unique_ptr<mojo_kernel> k(new (std::nothrow) mojo_kernel{op, sig->attrs, sig->n_attrs, &s, sig->device.device_id, {}});
+  std::unique_ptr<mojo_kernel> k(new (std::nothrow) mojo_kernel{op, sig->attrs, sig->n_attrs, &s, sig->device.device_id, {}, 0});
   if (!k) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
   std::lock_guard<std::mutex> lock(s.mutex);
   Device &dev = s.devices[size_t(sig->device.device_id)];
@@ -215,12 +216,21 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
   if (!err.empty()) return backend_error(sig->op, err);
   ContextScope scope(d, dev.context);
   if (!scope.error().empty()) return backend_error(sig->op, scope.error());
-  for (const std::string &key : op->variant_keys(dtype)) {
-    const ManifestRow *row = find_row(op->kernel, dev.arch, key);
-    if (row == nullptr) return backend_error(sig->op, cat("the embedded manifest lacks ", op->kernel, " sm_", dev.arch, " ", key));
+  for (const VariantRef &ref : op->variants(dtype)) {
+    const ManifestRow *row = find_row(ref.kernel.c_str(), dev.arch, ref.key);
+    if (row == nullptr)
+      return backend_error(sig->op, cat("the embedded manifest lacks ", ref.kernel, " sm_", dev.arch, " ", ref.key));
     Variant v;
     if (err = load_variant(d, dev, row, &v); !err.empty()) return backend_error(sig->op, err);
     k->variants.push_back(v);
+  }
+  if (op->describe_error) {  // allocation belongs to create, never to run
+    err = d.message(d.cuMemAlloc(&k->error_word, sizeof(int32_t)), "cuMemAlloc");
+    if (err.empty()) err = d.message(d.cuMemsetD32(k->error_word, 0, 1), "cuMemsetD32");
+    if (!err.empty()) {
+      if (k->error_word) d.cuMemFree(k->error_word);
+      return backend_error(sig->op, err);
+    }
   }
   *kernel = k.release();
   *ws = 0;
@@ -232,12 +242,37 @@ mojo_status *kernel_run(const mojo_kernel *k, const mojo_run_args *args) {
   ContextScope scope(d, k->state->devices[size_t(k->device)].context);
   if (!scope.error().empty()) return backend_error(k->op->decl.op, scope.error());
   Call c{args->inputs, args->n_inputs, args->outputs, args->n_outputs, k->attrs, k->n_attrs,
-         static_cast<CUstream>(args->stream), &d, k->variants.data()};
+         static_cast<CUstream>(args->stream), &d, k->variants.data(), k->error_word};
   std::string err = k->op->run(c);
   return err.empty() ? nullptr : backend_error(k->op->decl.op, err);
 }
 
-void kernel_destroy(mojo_kernel *k) { delete k; }
+// Reads the deferred-error word after the kernel's runs on `stream`, then clears it.
+mojo_status *kernel_check(const mojo_kernel *k, void *stream) {
+  if (k->error_word == 0) return nullptr;
+  const Driver &d = k->state->driver;
+  const char *op = k->op->decl.op;
+  ContextScope scope(d, k->state->devices[size_t(k->device)].context);
+  if (!scope.error().empty()) return backend_error(op, scope.error());
+  auto s = static_cast<CUstream>(stream);
+  int32_t code = 0;
+  std::string err = d.message(d.cuMemcpyDtoHAsync(&code, k->error_word, sizeof code, s), "cuMemcpyDtoHAsync");
+  if (err.empty()) err = d.message(d.cuStreamSynchronize(s), "cuStreamSynchronize");
+  if (err.empty() && code != 0) err = d.message(d.cuMemsetD32Async(k->error_word, 0, 1, s), "cuMemsetD32Async");
+  if (err.empty()) err = d.message(d.cuStreamSynchronize(s), "cuStreamSynchronize");
+  if (!err.empty()) return backend_error(op, err);
+  if (code == 0) return nullptr;
+  return g_host.error(MOJO_STATUS_INVALID_ARGUMENT, cat(op, ": ", k->op->describe_error(code)));
+}
+
+void kernel_destroy(mojo_kernel *k) {
+  if (k && k->error_word) {
+    const Driver &d = k->state->driver;
+    ContextScope scope(d, k->state->devices[size_t(k->device)].context);
+    d.cuMemFree(k->error_word);
+  }
+  delete k;
+}
 
 }  // namespace
 }  // namespace mojo::ttx
@@ -259,6 +294,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_pl
     a.kernel_create = kernel_create;
     a.kernel_run = kernel_run;
     a.kernel_destroy = kernel_destroy;
+    a.kernel_check = kernel_check;
     return a;
   }();
   return &api;

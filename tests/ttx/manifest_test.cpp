@@ -26,13 +26,13 @@ std::vector<const char *> dtypes_of(const OpDef &op) {
 TEST(TtxManifest, EveryKeyTheOpsPickIsEmbeddedForEveryArch) {
   for (const OpDef &op : all_ops())
     for (const char *dt : dtypes_of(op))
-      for (const std::string &key : op.variant_keys(dt))
+      for (const VariantRef &v : op.variants(dt))
         for (int arch : kArchs) {
-          const ManifestRow *row = find_row(op.kernel, arch, key);
-          ASSERT_NE(row, nullptr) << op.decl.op << " " << op.kernel << " sm_" << arch << " " << key;
-          EXPECT_GT(row->cubin_size, 1000u) << key;
-          EXPECT_GE(row->num_warps, 1) << key;
-          EXPECT_STREQ(row->symbol, op.kernel);
+          const ManifestRow *row = find_row(v.kernel.c_str(), arch, v.key);
+          ASSERT_NE(row, nullptr) << op.decl.op << " " << v.kernel << " sm_" << arch << " " << v.key;
+          EXPECT_GT(row->cubin_size, 1000u) << v.key;
+          EXPECT_GE(row->num_warps, 1) << v.key;
+          EXPECT_EQ(row->symbol, v.kernel);
         }
 }
 
@@ -40,7 +40,7 @@ TEST(TtxManifest, EveryEmbeddedRowIsReachableAndForAKnownArch) {
   std::set<std::string> reachable;
   for (const OpDef &op : all_ops())
     for (const char *dt : dtypes_of(op))
-      for (const std::string &key : op.variant_keys(dt)) reachable.insert(std::string(op.kernel) + " " + key);
+      for (const VariantRef &v : op.variants(dt)) reachable.insert(v.kernel + " " + v.key);
   size_t n = 0;
   const ManifestRow *rows = manifest_rows(&n);
   ASSERT_GT(n, 0u);

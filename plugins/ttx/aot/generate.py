@@ -62,7 +62,7 @@ def main():
             scratch = n_params - len(codes)
             if scratch < 0:
                 raise RuntimeError(f"{spec['fn']}: entry has fewer parameters than the signature")
-            grid, grid_block = (0, 0) if spec["grid"] == "rows" else (1, spec["constexprs"]["BLOCK"])
+            grid, grid_block = {"rows": (0, 0), "custom": (2, 0)}.get(spec["grid"], (1, spec["constexprs"].get("BLOCK")))
             blobs.append(k.asm["cubin"])
             rows.append((spec["fn"], arch, spec["key"], md.name, grid, grid_block, md.num_warps, md.shared,
                          codes + "p" * scratch, len(blobs) - 1))

@@ -19,6 +19,13 @@ NORM_ARGS = ("x_ptr", "res_ptr", "w_ptr", "w32_ptr", "b_ptr", "b32_ptr", "out_pt
 # apply_rope: one program per head vector; HALF is the tile over the Dr / 2 rotation pairs.
 ROPE_HALVES = ((32, 1), (64, 1), (128, 2))
 
+# store_paged_kv_cache: elements moved as integers of their width, BLOCK elements of a token at a time.
+KV_BLOCK = 1024
+
+# paged_decode_gqa: head dims padded to D_PAD, up to DECODE_GROUP query heads per KV head, BLOCK_N keys a step.
+DECODE_GROUP = 16
+DECODE_TILES = ((64, 64, 4), (128, 64, 4), (256, 32, 4))
+
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.
 ACT_BLOCK, ACT_WARPS = 4096, 8
 
@@ -63,4 +70,33 @@ def specs():
                    "interleaved": "i32", "HALF": "constexpr"}
             out.append(dict(module="rope", fn="rope_kernel", key=f"dtype={dt} half={half}", signature=sig,
                             constexprs={"HALF": half}, aligned=(), num_warps=warps, num_stages=1, grid="rows"))
+    for width, ity in ((2, "*i16"), (4, "*i32")):
+        data = {"k_src": ity, "v_src": ity, "k_cache": ity, "v_cache": ity}
+        sig = dict(data, bt_ptr="*i32", cu_ptr="*i32", ctx_ptr="*i32", err_ptr="*i32", n_rows="i32",
+                   max_blocks="i32", n_blocks="i32", block_size="i32", hd="i32", head_dim="i32", decode="i32",
+                   stride="i32", BLOCK="constexpr")
+        out.append(dict(module="kv_cache", fn="kv_store_legacy_kernel", key=f"elem={width}", signature=sig,
+                        constexprs={"BLOCK": KV_BLOCK}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
+        sig = dict(data, meta_ptr="*i32", count_ptr="*i32", err_ptr="*i32", n_chunks="i32", has_count="i32",
+                   hd="i32", head_dim="i32", block_size="i32", stride="i32", BLOCK="constexpr")
+        out.append(dict(module="kv_cache", fn="kv_store_plan_kernel", key=f"elem={width}", signature=sig,
+                        constexprs={"BLOCK": KV_BLOCK}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
+    sig = {"cu_ptr": "*i32", "ctx_ptr": "*i32", "meta_ptr": "*i32", "count_ptr": "*i32", "err_ptr": "*i32",
+           "n_seqs": "i32", "n_rows": "i32", "n_chunks": "i32", "n_blocks": "i32", "block_size": "i32", "mode": "i32",
+           "has_count": "i32", "BLOCK": "constexpr"}
+    out.append(dict(module="kv_cache", fn="kv_validate_kernel", key="one", signature=sig,
+                    constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
+    for dt in ("bf16", "fp16"):
+        for d_pad, block_n, warps in DECODE_TILES:
+            sig = {"q_ptr": "*" + dt, "k_cache": "*" + dt, "v_cache": "*" + dt, "lens_ptr": "*i32", "bt_ptr": "*i32",
+                   "out_ptr": "*" + dt, "err_ptr": "*i32", "n_q_heads": "i32", "n_kv_heads": "i32", "head_dim": "i32",
+                   "max_blocks": "i32", "block_size": "i32", "scale": "fp32", "grouped": "i32",
+                   "D_PAD": "constexpr", "G_PAD": "constexpr", "BLOCK_N": "constexpr"}
+            out.append(dict(module="attention", fn="decode_kernel", key=f"dtype={dt} d={d_pad}", signature=sig,
+                            constexprs={"D_PAD": d_pad, "G_PAD": DECODE_GROUP, "BLOCK_N": block_n}, aligned=(),
+                            num_warps=warps, num_stages=2, grid="custom"))
+    sig = {"lens_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "max_blocks": "i32", "n_blocks": "i32",
+           "block_size": "i32", "hint": "i32", "BLOCK": "constexpr"}
+    out.append(dict(module="attention", fn="decode_validate_kernel", key="one", signature=sig,
+                    constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
     return out

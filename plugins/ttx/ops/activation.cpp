@@ -28,8 +28,8 @@ std::string gelu(const Call &c) { return run_activation(c, c.s("approximate") ==
 std::string swiglu(const Call &c) { return run_activation(c, kSwiglu); }
 
 // Unaligned then aligned: run indexes them by the alignment flag.
-std::vector<std::string> activation_keys(const char *dtype) {
-  return {activation_key(dtype, false), activation_key(dtype, true)};
+std::vector<VariantRef> activation_variants(const char *dtype) {
+  return of_kernel("activation_kernel", {activation_key(dtype, false), activation_key(dtype, true)});
 }
 
 }  // namespace
@@ -37,9 +37,9 @@ std::vector<std::string> activation_keys(const char *dtype) {
 std::vector<OpDef> activation_ops() {
   const uint32_t flags = MOJO_KERNEL_GRAPH_SAFE;
   return {
-      {{"silu", kFloatMask, flags}, "activation_kernel", activation_keys, silu},
-      {{"gelu", kFloatMask, flags}, "activation_kernel", activation_keys, gelu},
-      {{"swiglu", kFloatMask, flags}, "activation_kernel", activation_keys, swiglu},
+      {{"silu", kFloatMask, flags}, activation_variants, silu},
+      {{"gelu", kFloatMask, flags}, activation_variants, gelu},
+      {{"swiglu", kFloatMask, flags}, activation_variants, swiglu},
   };
 }
 

@@ -27,6 +27,12 @@ int64_t last_dim(const mojo_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] 
 
 const void *data_of(const mojo_tensor *t) { return t ? common::data_ptr(*t) : nullptr; }
 
+std::vector<VariantRef> of_kernel(const char *kernel, const std::vector<std::string> &keys) {
+  std::vector<VariantRef> out;
+  for (const std::string &k : keys) out.push_back({kernel, k});
+  return out;
+}
+
 std::string row_kernel_limits(const mojo_tensor *x) {
   const int64_t cols = last_dim(x);
   if (cols > INT32_MAX) return "ttx row kernels take rows of at most 2^31-1 elements";
@@ -37,7 +43,7 @@ std::string row_kernel_limits(const mojo_tensor *x) {
 const std::vector<OpDef> &all_ops() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> v;
-    for (auto family : {norm_ops, activation_ops, quant_ops, rope_ops})
+    for (auto family : {norm_ops, activation_ops, quant_ops, rope_ops, kv_cache_ops, attention_ops})
       for (auto &op : family()) v.push_back(op);
     return v;
   }();

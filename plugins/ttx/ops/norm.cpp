@@ -58,6 +58,8 @@ std::string layer_norm(const Call &c) { return run_norm(c, {true, false}); }
 std::string residual_add_rms_norm(const Call &c) { return run_norm(c, {false, true}); }
 std::string residual_add_layer_norm(const Call &c) { return run_norm(c, {true, true}); }
 
+std::vector<VariantRef> norm_variants(const char *dtype) { return of_kernel("norm_kernel", row_keys(dtype)); }
+
 std::string accept_norm(const mojo_op_sig &sig, int *code) {
   *code = MOJO_DECLINE_SHAPE;
   return row_kernel_limits(sig.inputs[0]);
@@ -68,10 +70,10 @@ std::string accept_norm(const mojo_op_sig &sig, int *code) {
 std::vector<OpDef> norm_ops() {
   const uint32_t flags = MOJO_KERNEL_GRAPH_SAFE;
   return {
-      {{"rms_norm", kFloatMask, flags}, "norm_kernel", row_keys, rms_norm, accept_norm},
-      {{"layer_norm", kFloatMask, flags}, "norm_kernel", row_keys, layer_norm, accept_norm},
-      {{"residual_add_rms_norm", kFloatMask, flags}, "norm_kernel", row_keys, residual_add_rms_norm, accept_norm},
-      {{"residual_add_layer_norm", kFloatMask, flags}, "norm_kernel", row_keys, residual_add_layer_norm, accept_norm},
+      {{"rms_norm", kFloatMask, flags}, norm_variants, rms_norm, accept_norm},
+      {{"layer_norm", kFloatMask, flags}, norm_variants, layer_norm, accept_norm},
+      {{"residual_add_rms_norm", kFloatMask, flags}, norm_variants, residual_add_rms_norm, accept_norm},
+      {{"residual_add_layer_norm", kFloatMask, flags}, norm_variants, residual_add_layer_norm, accept_norm},
   };
 }
 

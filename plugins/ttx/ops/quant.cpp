@@ -26,6 +26,10 @@ std::string dynamic_quant(const Call &c) {
   return launch(*c.driver, c.variants[row_variant(cols, aligned)], rows, a, c.stream);
 }
 
+std::vector<VariantRef> quant_variants(const char *dtype) {
+  return of_kernel("dynamic_quant_kernel", row_keys(dtype));
+}
+
 std::string accept_dynamic_quant(const mojo_op_sig &sig, int *code) {
   *code = MOJO_DECLINE_ATTR;
   const mojo_attr *qd = common::find_attr(sig.attrs, sig.n_attrs, "quant_dtype");
@@ -42,7 +46,7 @@ std::string accept_dynamic_quant(const mojo_op_sig &sig, int *code) {
 }  // namespace
 
 std::vector<OpDef> quant_ops() {
-  return {{{"dynamic_quant", kFloatMask, MOJO_KERNEL_GRAPH_SAFE}, "dynamic_quant_kernel", row_keys, dynamic_quant,
+  return {{{"dynamic_quant", kFloatMask, MOJO_KERNEL_GRAPH_SAFE}, quant_variants, dynamic_quant,
            accept_dynamic_quant}};
 }
 

@@ -45,10 +45,10 @@ std::string apply_rope(const Call &c) {
   return err.empty() ? rope_one(c, c.input(1), c.output(1), v) : err;
 }
 
-std::vector<std::string> rope_keys(const char *dtype) {
+std::vector<VariantRef> rope_variants(const char *dtype) {
   std::vector<std::string> keys;
   for (int h = 0; h < kRopeHalfCount; ++h) keys.push_back(rope_key(dtype, h));
-  return keys;
+  return of_kernel("rope_kernel", keys);
 }
 
 std::string accept_rope(const mojo_op_sig &sig, int *code) {
@@ -62,7 +62,7 @@ std::string accept_rope(const mojo_op_sig &sig, int *code) {
 }  // namespace
 
 std::vector<OpDef> rope_ops() {
-  return {{{"apply_rope", kFloatMask, MOJO_KERNEL_GRAPH_SAFE}, "rope_kernel", rope_keys, apply_rope, accept_rope}};
+  return {{{"apply_rope", kFloatMask, MOJO_KERNEL_GRAPH_SAFE}, rope_variants, apply_rope, accept_rope}};
 }
 
 }  // namespace mojo::ttx
