@@ -7,14 +7,7 @@ sum is rounded to the stream dtype first, statistics in fp32, one rounding of th
 """
 import triton
 import triton.language as tl
-
-
-@triton.jit
-def _load_param(same_ptr, f32_ptr, kind, offs, mask):
-    """A [D] weight or bias stored as the input dtype (kind 1) or fp32 (kind 2); kind 0 reads as absent."""
-    a = tl.load(same_ptr + offs, mask=mask & (kind == 1), other=0.0).to(tl.float32)
-    b = tl.load(f32_ptr + offs, mask=mask & (kind == 2), other=0.0)
-    return tl.where(kind == 2, b, a)
+from params import load_param
 
 
 @triton.jit
@@ -43,8 +36,8 @@ def norm_kernel(x_ptr, res_ptr, w_ptr, w32_ptr, b_ptr, b32_ptr, out_ptr, res_out
         mean = tl.sum(s, axis=0) / n_cols * layer
         c = tl.where(mask, s - mean, 0.0)
         inv = 1.0 / tl.sqrt_rn(tl.sum(c * c, axis=0) / n_cols + eps)
-        y = c * inv * _load_param(w_ptr, w32_ptr, w_kind, cols, mask)
-        y = tl.where(w_kind == 0, c * inv, y) + _load_param(b_ptr, b32_ptr, b_kind, cols, mask)
+        y = c * inv * load_param(w_ptr, w32_ptr, w_kind, cols, mask, 0.0)
+        y = tl.where(w_kind == 0, c * inv, y) + load_param(b_ptr, b32_ptr, b_kind, cols, mask, 0.0)
         tl.store(o_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
         kept = tl.where(res_mode == 1, s, y)
         tl.store(ro_row + cols, kept.to(res_out_ptr.dtype.element_ty), mask=mask & (res_mode != 0))
@@ -67,8 +60,8 @@ def norm_kernel(x_ptr, res_ptr, w_ptr, w32_ptr, b_ptr, b32_ptr, out_ptr, res_out
             mask = offs < n_cols
             s = _stream_sum(x_row, r_row, has_res, offs, mask)
             c = s - mean
-            y = c * inv * _load_param(w_ptr, w32_ptr, w_kind, offs, mask)
-            y = tl.where(w_kind == 0, c * inv, y) + _load_param(b_ptr, b32_ptr, b_kind, offs, mask)
+            y = c * inv * load_param(w_ptr, w32_ptr, w_kind, offs, mask, 0.0)
+            y = tl.where(w_kind == 0, c * inv, y) + load_param(b_ptr, b32_ptr, b_kind, offs, mask, 0.0)
             tl.store(o_row + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
             kept = tl.where(res_mode == 1, s, y)
             tl.store(ro_row + offs, kept.to(res_out_ptr.dtype.element_ty), mask=mask & (res_mode != 0))

@@ -7,14 +7,7 @@ far apart the batches' rows of a [B, S, Dr] table are. fp32 math, one rounding.
 """
 import triton
 import triton.language as tl
-
-
-@triton.jit
-def _table(same_ptr, f32_ptr, kind, offs, mask):
-    """A cos/sin entry stored as the input dtype (kind 1) or fp32 (kind 2)."""
-    a = tl.load(same_ptr + offs, mask=mask & (kind == 1), other=0.0).to(tl.float32)
-    b = tl.load(f32_ptr + offs, mask=mask & (kind == 2), other=0.0)
-    return tl.where(kind == 2, b, a)
+from params import load_param
 
 
 @triton.jit
@@ -44,10 +37,10 @@ def rope_kernel(x_ptr, out_ptr, cos_ptr, cos32_ptr, sin_ptr, sin32_ptr, dim1, di
     base = head_dim - rope_dim
     xa = tl.load(x_row + base + a_idx, mask=mask, other=0.0).to(tl.float32)
     xb = tl.load(x_row + base + b_idx, mask=mask, other=0.0).to(tl.float32)
-    ca = _table(cos_ptr + t_row, cos32_ptr + t_row, table_kind, i, mask)
-    sa = _table(sin_ptr + t_row, sin32_ptr + t_row, table_kind, i, mask)
-    cb = _table(cos_ptr + t_row, cos32_ptr + t_row, table_kind, tb_idx, mask)
-    sb = _table(sin_ptr + t_row, sin32_ptr + t_row, table_kind, tb_idx, mask)
+    ca = load_param(cos_ptr + t_row, cos32_ptr + t_row, table_kind, i, mask, 0.0)
+    sa = load_param(sin_ptr + t_row, sin32_ptr + t_row, table_kind, i, mask, 0.0)
+    cb = load_param(cos_ptr + t_row, cos32_ptr + t_row, table_kind, tb_idx, mask, 0.0)
+    sb = load_param(sin_ptr + t_row, sin32_ptr + t_row, table_kind, tb_idx, mask, 0.0)
     ya = xa * ca - xb * sa
     yb = xb * cb + xa * sb
     tl.store(o_row + base + a_idx, ya.to(out_ptr.dtype.element_ty), mask=mask)
