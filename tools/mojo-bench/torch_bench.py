@@ -3,7 +3,7 @@
 of mojo-bench's cases on the same GPU in the same run, with the same method (CUDA events, L2 flushed before
 every rep, median), and merges them with mojo-bench's JSON into one Markdown table.
 
-usage: torch_bench.py --mojo-bench PATH [--ops rms_norm,swiglu] [--reps 50] [--out DIR]
+usage: torch_bench.py --mojo-bench PATH [--backend cuda] [--ops rms_norm,swiglu] [--reps 50] [--out DIR]
 """
 import argparse
 import json
@@ -38,13 +38,15 @@ def time_us(fn, args, reps, flush):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mojo-bench", required=True)
+    p.add_argument("--backend", default="", help="the mojo backend to time (mojo-bench -b; default cuda)")
     p.add_argument("--ops", default="")
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--out", default=".")
     a = p.parse_args()
-    sel = ["-o", a.ops] if a.ops else []
+    sel = (["-o", a.ops] if a.ops else []) + (["-b", a.backend] if a.backend else [])
     cases = json.loads(subprocess.check_output([a.mojo_bench, "--list"] + sel))
-    mojo_json = os.path.join(a.out, "mojo-bench.json")
+    suffix = f"-{a.backend}" if a.backend else ""
+    mojo_json = os.path.join(a.out, f"mojo-bench{suffix}.json")
     subprocess.check_call([a.mojo_bench, "--json", mojo_json, "--reps", str(a.reps)] + sel)
     mojo = json.load(open(mojo_json))
     flush = torch.empty(512 << 20, dtype=torch.uint8, device="cuda")
@@ -76,17 +78,19 @@ def main():
         else:
             rate = f"{row['gbps'] / 1e3:.2f} TB/s" if us else "-"
         cell = lambda v, f="{:.2f}": f.format(v) if v is not None else "-"
+        # A backend that declines a case leaves it to the next one: say which ran it.
+        ran_elsewhere = lambda r: f" [ran on {r['backend']}]" if a.backend and r.get("backend") not in (None, a.backend) else ""
         lines.append(
-            f"| {case['op']} | {case['case']} | {cell(us)} | {rate} "
+            f"| {case['op']} | {case['case']}{ran_elsewhere(row)} | {cell(us)} | {rate} "
             f"| {cell(row.get('frac_peak'), '{:.3f}')} | {cell(torch_us.get('eager'))} | {cell(torch_us.get('compile'))} "
             f"| {cell(torch_us.get('best'))} | {cell(best / us if best and us else None, '{:.2f}×')} "
             f"| {cell(row.get('us_per_call_eager'))} | {cell(row.get('us_per_call_graph'))} |")
         row["torch_us"] = torch_us
     table = "\n".join(lines)
     print(table)
-    with open(os.path.join(a.out, "bench.md"), "w") as f:
+    with open(os.path.join(a.out, f"bench{suffix}.md"), "w") as f:
         f.write(table + "\n")
-    with open(os.path.join(a.out, "bench.json"), "w") as f:
+    with open(os.path.join(a.out, f"bench{suffix}.json"), "w") as f:
         json.dump(mojo, f, indent=1)
 
 
