@@ -14,7 +14,7 @@ namespace mojo::cuda::prefill {
 constexpr int kPrefillStages = 2;
 
 // Whether launch_head_dim packs the G query heads of a KV head into one CTA (RowMap) where it can.
-constexpr bool kPrefillPackGqa = false;
+constexpr bool kPrefillPackGqa = true;
 
 // Per-CTA setup shared by both schedules: the work item, its rows' tokens and heads, the KV head, the tile's
 // last query token and the key-tile range. Grid x is the query head (unpacked) or the KV head (packed).
