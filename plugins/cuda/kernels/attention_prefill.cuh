@@ -111,25 +111,40 @@ struct Work {
   int64_t k_row; // first packed key row (packed keys)
 };
 
-// Sequence and tile of grid slot `slot`; false when the slot holds no work (see the file comment).
-template <int BM>
-__device__ __forceinline__ bool find_work(const PrefillArgs &a, int slot, Work &w) {
+// Sequence and tile of grid slot `slot` with `tokens` query tokens per tile (the file comment's BM); false
+// when the slot holds no work.
+__device__ __forceinline__ bool find_work(const PrefillArgs &a, int slot, int tokens, Work &w) {
   int lo = 0, hi = a.batch - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) >> 1;
-    if (a.cu_q[mid] / BM + mid <= slot) lo = mid;
+    if (a.cu_q[mid] / tokens + mid <= slot) lo = mid;
     else hi = mid - 1;
   }
   const int q0 = a.cu_q[lo], q1 = a.cu_q[lo + 1];
   w.b = lo;
   w.n = q1 - q0;
-  w.m0 = (slot - (q0 / BM + lo)) * BM;
+  w.m0 = (slot - (q0 / tokens + lo)) * tokens;
   if (w.m0 >= w.n) return false;
   w.q_row = q0;
   w.k_row = a.cu_kv ? a.cu_kv[lo] : 0;
   w.L = a.cu_kv ? a.cu_kv[lo + 1] - a.cu_kv[lo] : w.n;
   return w.L > 0;
 }
+
+// Which (token, query head) each row of the CTA's query tile is. Unpacked: row r is token m0 + r of one
+// head. Packed GQA (PACKED): the G query heads of one KV head share the tile and its K/V loads; row r is
+// token m0 + r / G of head head0 + (r % G) * head_step, and the tile holds `tokens` = BM / G tokens (rows
+// from tokens * G on are padding).
+template <bool PACKED> struct RowMap {
+  int group, tokens, head0, head_step;
+  __device__ __forceinline__ int token(int r) const { return PACKED ? r / group : r; }
+  __device__ __forceinline__ int head(int r) const { return PACKED ? head0 + (r % group) * head_step : head0; }
+  // False for padding rows and rows past the sequence (computed on zeros, never stored).
+  __device__ __forceinline__ bool valid(const Work &w, int r) const {
+    const int tok = token(r);
+    return (!PACKED || tok < tokens) && w.m0 + tok < w.n;
+  }
+};
 
 // The key-tile schedule of one query tile: tiles hi down to lo (local window), then the sink tiles below
 // `sink_end` (global window) that the local range did not cover.
@@ -227,9 +242,10 @@ __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C:
   }
 }
 
-// Q tile of query head h into shared memory, rows past the sequence zero-filled (cp.async; the caller commits).
-template <typename T, int D, class C>
-__device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w, int h, int tid, uint32_t sq) {
+// Q tile into shared memory, rows past the sequence zero-filled (cp.async; the caller commits).
+template <typename T, int D, class C, bool PACKED>
+__device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
+                                            int tid, uint32_t sq) {
   constexpr int kQChunks = C::BM * D / 8;
   static_assert(kQChunks % C::kThreads == 0, "Q chunks must divide among the threads");
   const T *q = static_cast<const T *>(a.q);
@@ -237,8 +253,8 @@ __device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w,
   for (int it = 0; it < kQChunks / C::kThreads; ++it) {
     const int chunk = tid + it * C::kThreads;
     const int row = chunk / (D / 8), col = (chunk % (D / 8)) * 8;
-    const bool valid = w.m0 + row < w.n;
-    const T *src = valid ? q + ((w.q_row + w.m0 + row) * a.hq + h) * D + col : q;
+    const bool valid = map.valid(w, row);
+    const T *src = valid ? q + ((w.q_row + w.m0 + map.token(row)) * a.hq + map.head(row)) * D + col : q;
     cp_async_16(sq + uint32_t((row * C::kStride + col) * 2), src, valid ? 16 : 0);
   }
 }
@@ -316,13 +332,15 @@ __device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4],
 
 // Scores to log2 units (scaled before the mask, so any sign of the scale works), the mask where the tile is
 // not fully visible, then the online softmax: s becomes P (unnormalised), O and the row sums are rescaled.
-// pos_base is the position of this thread's first row.
-template <int D, class C>
+// last_token is the tile's last query token (relative to the sequence).
+template <int D, class C, bool PACKED>
 __device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::MT][C::BN / 8][4],
-                                             const PrefillArgs &a, const Work &w, int last_row, int k0,
-                                             float scale_log2, int pos_base, int tig) {
+                                             const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
+                                             int last_token, int k0, float scale_log2, int warp, int lane) {
   constexpr int MT = C::MT, BN = C::BN;
-  const bool masked = !tile_fully_visible<BN>(a, w, last_row, k0);
+  const int gid = lane >> 2, tig = lane & 3;
+  const int pos0 = w.L - w.n + w.m0;  // position of the tile's first token
+  const bool masked = !tile_fully_visible<BN>(a, w, last_token, k0);
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -331,7 +349,8 @@ __device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::M
       for (int e = 0; e < 4; ++e) {
         s[mt][i][e] *= scale_log2;
         if (masked) {
-          const int pos = pos_base + mt * 16 + (e >> 1) * 8, j = k0 + i * 8 + tig * 2 + (e & 1);
+          const int row = (warp * MT + mt) * 16 + gid + (e >> 1) * 8;
+          const int pos = pos0 + map.token(row), j = k0 + i * 8 + tig * 2 + (e & 1);
           if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
         }
       }
@@ -394,10 +413,10 @@ __device__ __forceinline__ void tile_pv(RowState<D, C> &st, const float (&s)[C::
   }
 }
 
-// Normalise and store the sequence's rows of query head h (padding rows and rows past n are never written).
-template <typename T, int D, class C>
-__device__ __forceinline__ void store_rows(const PrefillArgs &a, const Work &w, int h, RowState<D, C> &st,
-                                           int warp, int lane) {
+// Normalise and store the tile's rows (padding rows and rows past n are never written).
+template <typename T, int D, class C, bool PACKED>
+__device__ __forceinline__ void store_rows(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
+                                           RowState<D, C> &st, int warp, int lane) {
   const int gid = lane >> 2, tig = lane & 3;
   T *out = static_cast<T *>(a.out);
 #pragma unroll
@@ -408,9 +427,9 @@ __device__ __forceinline__ void store_rows(const PrefillArgs &a, const Work &w, 
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros
-      const int row = w.m0 + (warp * C::MT + mt) * 16 + gid + r * 8;
-      if (row >= w.n) continue;
-      T *dst = out + ((w.q_row + row) * a.hq + h) * D + tig * 2;
+      const int row = (warp * C::MT + mt) * 16 + gid + r * 8;
+      if (!map.valid(w, row)) continue;
+      T *dst = out + ((w.q_row + w.m0 + map.token(row)) * a.hq + map.head(row)) * D + tig * 2;
 #pragma unroll
       for (int i = 0; i < D / 8; ++i)
         *reinterpret_cast<uint32_t *>(dst + i * 8) = Mma<T>::pack(st.o[mt][i][2 * r] * inv, st.o[mt][i][2 * r + 1] * inv);

@@ -13,29 +13,42 @@ namespace mojo::cuda::prefill {
 // The schedule launch_head_dim uses (1 or 2; see the file comment).
 constexpr int kPrefillStages = 2;
 
-// Per-CTA setup shared by both schedules: the work item, the query head, its KV head and the key-tile range.
-struct CtaWork {
+// Whether launch_head_dim packs the G query heads of a KV head into one CTA (RowMap) where it can.
+constexpr bool kPrefillPackGqa = true;
+
+// Per-CTA setup shared by both schedules: the work item, its rows' tokens and heads, the KV head, the tile's
+// last query token and the key-tile range. Grid x is the query head (unpacked) or the KV head (packed).
+template <bool PACKED> struct CtaWork {
   Work w;
-  int h, g, last_row;
+  RowMap<PACKED> map;
+  int g, last_token;
   KvRange range;
 };
 
-template <int BM, int BN>
-__device__ __forceinline__ bool cta_work(const PrefillArgs &a, CtaWork &c) {
+template <int BM, int BN, bool PACKED>
+__device__ __forceinline__ bool cta_work(const PrefillArgs &a, CtaWork<PACKED> &c) {
   if (error_raised(a.error_word)) return false;
-  if (!find_work<BM>(a, int(gridDim.y - 1 - blockIdx.y), c.w)) return false;  // heaviest tiles first
-  c.h = int(blockIdx.x);
-  c.g = a.grouped ? c.h / (a.hq / a.hkv) : c.h % a.hkv;
-  c.last_row = min(c.w.m0 + BM, c.w.n) - 1;
-  c.range = kv_range<BN>(a, c.w, c.last_row);
+  const int group = a.hq / a.hkv;
+  const int tokens = PACKED ? BM / group : BM;
+  if (!find_work(a, int(gridDim.y - 1 - blockIdx.y), tokens, c.w)) return false;  // heaviest tiles first
+  if constexpr (PACKED) {
+    c.g = int(blockIdx.x);
+    c.map = RowMap<PACKED>{group, tokens, a.grouped ? c.g * group : c.g, a.grouped ? 1 : a.hkv};
+  } else {
+    const int h = int(blockIdx.x);
+    c.g = a.grouped ? h / group : h % a.hkv;
+    c.map = RowMap<PACKED>{1, BM, h, 0};
+  }
+  c.last_token = min(c.w.m0 + tokens, c.w.n) - 1;
+  c.range = kv_range<BN>(a, c.w, c.last_token);
   return true;
 }
 
-template <typename T, int D, class C, bool PAGED>
+template <typename T, int D, class C, bool PAGED, bool PACKED>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1stage(const PrefillArgs a) {
   constexpr int BM = C::BM, BN = C::BN, S = C::kStride;
-  CtaWork c;
-  if (!cta_work<BM, BN>(a, c)) return;
+  CtaWork<PACKED> c;
+  if (!cta_work<BM, BN, PACKED>(a, c)) return;
   const Work &w = c.w;
   int t = c.range.first();
 
@@ -47,7 +60,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1st
   const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
 
   // Q tile and the first K tile.
-  copy_q_tile<T, D, C>(a, w, c.h, tid, sq);
+  copy_q_tile<T, D, C>(a, w, c.map, tid, sq);
   int32_t blk[C::kRpt];
   int64_t off[C::kRpt];
   if (t >= 0) {
@@ -64,8 +77,6 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1st
   RowState<D, C> st;
   st.init();
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  const int gid = lane >> 2, tig = lane & 3;
-  const int pos_base = w.L - w.n + w.m0 + warp * C::MT * 16 + gid;  // position of this thread's first row
 
   while (t >= 0) {
     const int k0 = t * BN;
@@ -78,7 +89,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1st
 
     float s[C::MT][BN / 8][4];
     tile_scores<T, D, C>(s, qf, sq, sk, warp, lane);
-    tile_softmax<D, C>(st, s, a, w, c.last_row, k0, scale_log2, pos_base, tig);
+    tile_softmax<D, C>(st, s, a, w, c.map, c.last_token, k0, scale_log2, warp, lane);
 
     cp_async_wait_all();
     __syncthreads();  // V[t] landed; every warp finished reading K[t]
@@ -92,15 +103,15 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_1st
     t = tn;
   }
   cp_async_wait_all();
-  store_rows<T, D, C>(a, w, c.h, st, warp, lane);
+  store_rows<T, D, C>(a, w, c.map, st, warp, lane);
 }
 
-template <typename T, int D, class C, bool PAGED>
+template <typename T, int D, class C, bool PAGED, bool PACKED>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2stage(const PrefillArgs a) {
   constexpr int BM = C::BM, BN = C::BN, S = C::kStride;
   constexpr uint32_t kTileBytes = BN * S * 2;
-  CtaWork c;
-  if (!cta_work<BM, BN>(a, c)) return;
+  CtaWork<PACKED> c;
+  if (!cta_work<BM, BN, PACKED>(a, c)) return;
   const Work &w = c.w;
   int t = c.range.first();
 
@@ -113,7 +124,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2st
   const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
 
   // Q tile and the whole first K/V tile into buffer 0; then the block ids of the second tile.
-  copy_q_tile<T, D, C>(a, w, c.h, tid, sq);
+  copy_q_tile<T, D, C>(a, w, c.map, tid, sq);
   int32_t blk[C::kRpt];
   int64_t off[C::kRpt];
   if (t >= 0) {
@@ -133,8 +144,6 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2st
   RowState<D, C> st;
   st.init();
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  const int gid = lane >> 2, tig = lane & 3;
-  const int pos_base = w.L - w.n + w.m0 + warp * C::MT * 16 + gid;  // position of this thread's first row
 
   uint32_t stage = 0;
   while (t >= 0) {
@@ -152,7 +161,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2st
 
     float s[C::MT][BN / 8][4];
     tile_scores<T, D, C>(s, qf, sq, sk0 + cur, warp, lane);
-    tile_softmax<D, C>(st, s, a, w, c.last_row, t * BN, scale_log2, pos_base, tig);
+    tile_softmax<D, C>(st, s, a, w, c.map, c.last_token, t * BN, scale_log2, warp, lane);
     tile_pv<T, D, C>(st, s, sv0 + cur, lane);
 
     cp_async_wait_all();
@@ -161,27 +170,45 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) prefill_kernel_2st
     t = tn;
     tn = tnn;
   }
-  store_rows<T, D, C>(a, w, c.h, st, warp, lane);
+  store_rows<T, D, C>(a, w, c.map, st, warp, lane);
 }
 
 // The kernel of a schedule; only the selected one is instantiated.
-template <typename T, int D, class C, bool PAGED, int STAGES> constexpr auto kernel_of() {
-  if constexpr (STAGES == 2) return prefill_kernel_2stage<T, D, C, PAGED>;
-  else return prefill_kernel_1stage<T, D, C, PAGED>;
+template <typename T, int D, class C, bool PAGED, int STAGES, bool PACKED> constexpr auto kernel_of() {
+  if constexpr (STAGES == 2) return prefill_kernel_2stage<T, D, C, PAGED, PACKED>;
+  else return prefill_kernel_1stage<T, D, C, PAGED, PACKED>;
+}
+
+// Query tokens per CTA tile (BM, or BM / G with packed GQA).
+template <class C> int tile_tokens(const PrefillArgs &a, bool packed) {
+  return packed ? C::BM / (a.hq / a.hkv) : C::BM;
 }
 
 // One configuration's launch (the shipped one is Tiles<D>; experiments may pass others).
-template <typename T, int D, class C, bool PAGED, int STAGES>
+template <typename T, int D, class C, bool PAGED, int STAGES, bool PACKED>
 cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
   static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
-  auto kernel = kernel_of<T, D, C, PAGED, STAGES>();
+  auto kernel = kernel_of<T, D, C, PAGED, STAGES, PACKED>();
   constexpr int smem = C::smem_bytes(STAGES);
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
-  const int64_t slots = a.q_rows / C::BM + a.batch;
+  const int64_t slots = a.q_rows / tile_tokens<C>(a, PACKED) + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
-  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), C::kThreads, smem, stream>>>(a);
+  const unsigned heads = unsigned(PACKED ? a.hkv : a.hq);
+  kernel<<<dim3(heads, unsigned(slots)), C::kThreads, smem, stream>>>(a);
   return cudaGetLastError();
+}
+
+// Packed GQA where it is switched on and fits: G > 1 query heads per KV head, at least one token per tile,
+// and the (G times longer) slot range within the grid's y limit; otherwise one CTA per query head.
+template <typename T, int D, class C, bool PAGED, int STAGES>
+cudaError_t launch_rows(const PrefillArgs &a, cudaStream_t stream) {
+  if constexpr (kPrefillPackGqa) {
+    const int group = a.hq / a.hkv;
+    if (group > 1 && group <= C::BM && a.q_rows / tile_tokens<C>(a, true) + a.batch <= 65535)
+      return launch_cfg<T, D, C, PAGED, STAGES, true>(a, stream);
+  }
+  return launch_cfg<T, D, C, PAGED, STAGES, false>(a, stream);
 }
 
 // The shipped configuration of head dim D for both dtypes and key sources; instantiated once per head dim
@@ -191,9 +218,9 @@ template <int D> cudaError_t launch_head_dim(const PrefillArgs &a, cudaStream_t 
   constexpr int P = kPrefillStages;
   const bool paged = a.block_table != nullptr;
   if (a.dtype == Dt::BF16)
-    return paged ? launch_cfg<__nv_bfloat16, D, C, true, P>(a, stream)
-                 : launch_cfg<__nv_bfloat16, D, C, false, P>(a, stream);
-  return paged ? launch_cfg<__half, D, C, true, P>(a, stream) : launch_cfg<__half, D, C, false, P>(a, stream);
+    return paged ? launch_rows<__nv_bfloat16, D, C, true, P>(a, stream)
+                 : launch_rows<__nv_bfloat16, D, C, false, P>(a, stream);
+  return paged ? launch_rows<__half, D, C, true, P>(a, stream) : launch_rows<__half, D, C, false, P>(a, stream);
 }
 
 }  // namespace mojo::cuda::prefill
