@@ -398,6 +398,9 @@ static int run_model(const Config &cfg, mojo_context *ctx, const std::string &be
     int32_t next = 0;
     rt.read(&next, tok, 4);
     if (!rt.mem()->synchronize()) die(rt.mem()->error());
+    // Device backends report bad device-resident metadata after the fact (mojo_op_check); the step is over.
+    for (const Op *op : all_ops)
+      if (mojo::tools::Status s(mojo_op_check(op->h, nullptr)); s) die(op->name + ": " + mojo_status_message(s.get()));
     return next;
   };
   auto read_logits = [&]() {

@@ -42,13 +42,14 @@ struct Options {
   bool json_out = false, list = false, quick = false, self_check = false, require_coverage = false;
   bool verbose = false;
   bool graph = false;  // device backends: plan + run captured in a CUDA graph on a private stream, replayed
+  bool reuse = false;  // device backends: one op handle per (op, attrs, dtypes, ranks), run at every case's sizes
   bool emit_digests = false;  // internal: the thread-count child of --self-check prints one digest per case
 };
 
 void usage(FILE *f) {
   std::fprintf(f,
                "usage: mojo-test-ops [-b BACKEND] [-o OP[,OP]] [--quick] [--json] [--list] [--self-check]\n"
-               "                     [--require-coverage] [--graph] [-v]\n"
+               "                     [--require-coverage] [--graph] [--reuse] [-v]\n"
                "  -b BACKEND          backend under test (default cpu), compared with the cpu reference\n"
                "  -o OP[,OP]          only these ops\n"
                "  --quick             the reduced case set\n"
@@ -58,6 +59,8 @@ void usage(FILE *f) {
                "  --require-coverage  ops of the schema without any case are a failure (advisory otherwise)\n"
                "  --graph             device backends: capture plan + run in a CUDA graph on a non-default stream,\n"
                "                      replay it twice, then check and compare as usual\n"
+               "  --reuse             device backends: one op handle per (op, attrs, dtypes, ranks), created by its\n"
+               "                      first case and run at the sizes of every later one\n"
                "exit: 0 all OK or NOT_SUPPORTED, 1 a failure, 2 usage, 77 the backend is not loaded\n");
 }
 
@@ -180,9 +183,28 @@ mojo_status *run_in_graph(mojo_op *op, const std::vector<const mojo_tensor *> &i
   return st;
 }
 
+// --reuse: op handles shared by the cases of one (op, attrs, dtypes, ranks), created by the first of them —
+// the C API lets a handle run at other sizes than its create-time signature (a decoder reuses one linear op
+// for every weight), and kernels must not bake create-time sizes in.
+std::map<std::string, mojo_op *> g_reused_ops;
+
+std::string reuse_key(const OpCase &c, const std::vector<const mojo_tensor *> &in,
+                      const std::vector<const mojo_tensor *> &out) {
+  std::string key = c.op + "|" + c.attrs.describe();
+  for (const auto *list : {&in, &out})
+    for (const mojo_tensor *t : *list)
+      key += t ? "|" + std::to_string(mojo::common::dtype_id(t->dtype)) + "/" + std::to_string(t->ndim) : "|-";
+  return key;
+}
+
+void release_reused_ops() {
+  for (auto &[key, op] : g_reused_ops) mojo_op_destroy(op);
+  g_reused_ops.clear();
+}
+
 // Runs the case on `mem` (host or device) pinned to `backend`; copies every tensor back into m.
 RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const std::string &backend,
-                   DeviceMemory *mem, bool graph = false) {
+                   DeviceMemory *mem, bool graph = false, bool reuse = false) {
   RunResult r;
   const bool host = mem->device().device_type == MOJO_DEVICE_CPU;
   std::vector<std::unique_ptr<Mirror>> in_m, out_m;
@@ -210,7 +232,20 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
   const std::string spec = "NONE,+" + backend;
   mojo_op_desc desc = mojo::tools::make_desc(c.op, c.attrs, in, out, spec.c_str());
   mojo_op *op = nullptr;
-  mojo::tools::Status st(mojo_op_create(ctx, &desc, &op));
+  mojo::tools::Status st;
+  bool owned = true;
+  if (reuse && !host && c.expect == MOJO_STATUS_SUCCESS) {
+    const std::string key = reuse_key(c, in, out);
+    if (auto it = g_reused_ops.find(key); it != g_reused_ops.end()) {
+      op = it->second;
+    } else {
+      st.reset(mojo_op_create(ctx, &desc, &op));
+      if (!st) g_reused_ops[key] = op;
+    }
+    owned = false;
+  } else {
+    st.reset(mojo_op_create(ctx, &desc, &op));
+  }
   void *ws = nullptr;
   mojo_tensor ws_view{};
   int64_t ws_shape[1] = {0};
@@ -242,7 +277,7 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
   }
   r.code = mojo_status_code(st.get());
   r.message = mojo_status_message(st.get());
-  if (op) mojo_op_destroy(op);
+  if (op && owned) mojo_op_destroy(op);
   if (ws) mem->free(ws);
   if (!host) {
     for (size_t i = 0; i < m.inputs.size(); ++i)
@@ -401,7 +436,7 @@ Outcome run_one(mojo_context *ctx, const OpCase &c, size_t index, const Options 
   Materialised test = pristine, ref = pristine;
   const std::string test_name = opt.self_check ? "cpu" : opt.backend;
   auto t0 = std::chrono::steady_clock::now();
-  RunResult rt = run_case(ctx, c, test, test_name, test_mem, opt.graph);
+  RunResult rt = run_case(ctx, c, test, test_name, test_mem, opt.graph, opt.reuse);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!rt.infra_error.empty()) return fail("runner: " + rt.infra_error);
   RunResult rr = run_case(ctx, c, ref, "cpu", host_mem);
@@ -505,6 +540,7 @@ int main(int argc, char **argv) {
     else if (a == "--self-check") opt.self_check = true;
     else if (a == "--require-coverage") opt.require_coverage = true;
     else if (a == "--graph") opt.graph = true;
+    else if (a == "--reuse") opt.reuse = true;
     else if (a == "-v" || a == "--verbose") opt.verbose = true;
     else if (a == "--emit-digests") opt.emit_digests = true;
     else if (a == "-h" || a == "--help") {
@@ -665,6 +701,7 @@ int main(int argc, char **argv) {
       std::printf("\n");
     }
   }
+  release_reused_ops();
   mojo_context_destroy(ctx);
   return (n_fail || coverage_fails) ? 1 : 0;
 }

@@ -55,11 +55,9 @@ std::string GemmPlan::create(cublasLtHandle_t handle, const GemmConfig &config, 
   cublasLtMatmulDescSetAttribute(p->desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_x, sizeof op_x);
   if (config.has_bias) {
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    const int64_t bias_stride = config.n;  // bias [batch, N]
     cublasLtMatmulDescSetAttribute(p->desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
     cublasLtMatmulDescSetAttribute(p->desc_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &config.out_type,
                                    sizeof config.out_type);
-    cublasLtMatmulDescSetAttribute(p->desc_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride, sizeof bias_stride);
   }
   if (cudaMalloc(&p->workspace_, kWorkspaceBytes) != cudaSuccess) {
     p->workspace_ = nullptr;
@@ -75,9 +73,9 @@ GemmPlan::~GemmPlan() {
   if (workspace_) cudaFree(workspace_);
 }
 
-std::string GemmPlan::algo_for(int64_t m, int64_t batch, cublasLtMatrixLayout_t w, cublasLtMatrixLayout_t x,
+std::string GemmPlan::algo_for(const Sizes &sizes, cublasLtMatrixLayout_t w, cublasLtMatrixLayout_t x,
                                cublasLtMatrixLayout_t y, cublasLtMatmulAlgo_t *algo) {
-  if (auto it = algos_.find({m, batch}); it != algos_.end()) {
+  if (auto it = algos_.find(sizes); it != algos_.end()) {
     *algo = it->second;
     return "";
   }
@@ -90,27 +88,30 @@ std::string GemmPlan::algo_for(int64_t m, int64_t batch, cublasLtMatrixLayout_t 
   cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(handle_, desc_, w, x, y, y, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS || found == 0) return lt_error("cublasLtMatmulAlgoGetHeuristic (no algorithm)", s);
-  algos_[{m, batch}] = result.algo;
+  algos_[sizes] = result.algo;
   *algo = result.algo;
   return "";
 }
 
-std::string GemmPlan::run(const void *x, const void *w, const void *bias, void *y, int64_t m, int64_t batch,
-                          cudaStream_t stream) {
-  if (m == 0 || batch == 0) return "";
+std::string GemmPlan::run(const void *x, const void *w, const void *bias, void *y, int64_t m, int64_t n, int64_t k,
+                          int64_t batch, cudaStream_t stream) {
+  if (m == 0 || n == 0 || batch == 0) return "";
   const GemmConfig &c = config_;
   // One run at a time per plan: the descriptor's bias pointer and the workspace are shared.
   std::lock_guard<std::mutex> lock(mutex_);
   RunLayouts l;
   // W stored row-major [N, K] is column-major [K, N] (ld K), used transposed; [K, N] is column-major [N, K].
-  std::string e = c.kn_layout ? make_layout(c.in_type, c.n, c.k, c.n, batch, &l.w)
-                              : make_layout(c.in_type, c.k, c.n, c.k, batch, &l.w);
-  if (e.empty()) e = make_layout(c.in_type, c.k, m, c.k, batch, &l.x);
-  if (e.empty()) e = make_layout(c.out_type, c.n, m, c.n, batch, &l.y);
-  cublasLtMatmulAlgo_t algo;
-  if (e.empty()) e = algo_for(m, batch, l.w, l.x, l.y, &algo);
+  std::string e = c.kn_layout ? make_layout(c.in_type, n, k, n, batch, &l.w) : make_layout(c.in_type, k, n, k, batch, &l.w);
+  if (e.empty()) e = make_layout(c.in_type, k, m, k, batch, &l.x);
+  if (e.empty()) e = make_layout(c.out_type, n, m, n, batch, &l.y);
   if (!e.empty()) return e;
-  if (c.has_bias) cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  if (c.has_bias) {
+    const int64_t bias_stride = n;  // bias [batch, N]
+    cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride, sizeof bias_stride);
+  }
+  cublasLtMatmulAlgo_t algo;
+  if (std::string a = algo_for({m, n, k, batch}, l.w, l.x, l.y, &algo); !a.empty()) return a;
   const float alpha_f = 1.0f, beta_f = 0.0f;
   const int32_t alpha_i = 1, beta_i = 0;
   const bool int_scale = c.scale_type == CUDA_R_32I;

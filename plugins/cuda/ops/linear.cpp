@@ -14,12 +14,10 @@ size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 void release_plan(void *impl) { delete static_cast<GemmPlan *>(impl); }
 
 std::string prepare_linear(State &st, const mojo_op_sig &sig, void **impl, size_t *) {
-  const mojo_tensor *x = sig.inputs[0], *w = sig.inputs[1], *bias = sig.inputs[2];
+  const mojo_tensor *x = sig.inputs[0], *bias = sig.inputs[2];
   GemmConfig cfg;
   cfg.in_type = cfg.out_type = cuda_type(x);
   cfg.kn_layout = sig_attr_string(sig, "weight_layout") == "KN";
-  cfg.k = cols_of(x);
-  cfg.n = cfg.kn_layout ? w->shape[1] : w->shape[0];
   cfg.has_bias = bias != nullptr;
   GemmPlan *plan = nullptr;
   std::string e = GemmPlan::create(st.lt, cfg, &plan);
@@ -28,9 +26,9 @@ std::string prepare_linear(State &st, const mojo_op_sig &sig, void **impl, size_
 }
 
 std::string linear(const Call &c) {
-  const mojo_tensor *x = c.input(0);
-  return static_cast<GemmPlan *>(c.impl)->run(c.ptr(x), c.ptr(c.input(1)), c.ptr(c.input(2)), c.mut_ptr(c.output(0)),
-                                              rows_of(x), 1, c.stream);
+  const mojo_tensor *x = c.input(0), *out = c.output(0);
+  return static_cast<GemmPlan *>(c.impl)->run(c.ptr(x), c.ptr(c.input(1)), c.ptr(c.input(2)), c.mut_ptr(out),
+                                              rows_of(x), cols_of(out), cols_of(x), 1, c.stream);
 }
 
 // batch_linear: x [Bt, M, K], weight [Bt, N, K] | [Bt, K, N], bias [Bt, N]. With reduce_batch the per-batch
@@ -51,10 +49,9 @@ std::string prepare_batch_linear(State &st, const mojo_op_sig &sig, void **impl,
   cfg.in_type = cuda_type(x);
   cfg.out_type = b->reduce ? CUDA_R_32F : cfg.in_type;
   cfg.kn_layout = sig_attr_string(sig, "weight_layout") == "KN";
-  cfg.k = x->shape[2];
-  cfg.n = cfg.kn_layout ? w->shape[2] : w->shape[1];
+  const int64_t n = cfg.kn_layout ? w->shape[2] : w->shape[1];
   cfg.has_bias = bias != nullptr && !b->reduce;
-  if (b->reduce) *workspace_bytes = aligned(size_t(x->shape[0] * x->shape[1] * cfg.n) * sizeof(float));
+  if (b->reduce) *workspace_bytes = aligned(size_t(x->shape[0] * x->shape[1] * n) * sizeof(float));
   return GemmPlan::create(st.lt, cfg, &b->plan);
 }
 
@@ -63,14 +60,15 @@ void release_batch_linear(void *impl) { delete static_cast<BatchLinear *>(impl);
 std::string batch_linear(const Call &c) {
   const auto *b = static_cast<const BatchLinear *>(c.impl);
   const mojo_tensor *x = c.input(0), *out = c.output(0);
-  const int64_t batch = x->shape[0], m = x->shape[1], n = cols_of(out);
-  if (!b->reduce) return b->plan->run(c.ptr(x), c.ptr(c.input(1)), c.ptr(c.input(2)), c.mut_ptr(out), m, batch, c.stream);
+  const int64_t batch = x->shape[0], m = x->shape[1], n = cols_of(out), k = x->shape[2];
+  if (!b->reduce)
+    return b->plan->run(c.ptr(x), c.ptr(c.input(1)), c.ptr(c.input(2)), c.mut_ptr(out), m, n, k, batch, c.stream);
   const size_t need = size_t(batch * m * n) * sizeof(float);
   if (need > c.workspace_bytes)
     return "this run's Bt*M*N needs " + std::to_string(need) + " bytes of workspace; the op was created for " +
            std::to_string(c.workspace_bytes) + " (create it with the largest shape it will run)";
   auto *partial = static_cast<float *>(c.workspace);
-  if (std::string e = b->plan->run(c.ptr(x), c.ptr(c.input(1)), nullptr, partial, m, batch, c.stream); !e.empty())
+  if (std::string e = b->plan->run(c.ptr(x), c.ptr(c.input(1)), nullptr, partial, m, n, k, batch, c.stream); !e.empty())
     return e;
   BatchReduceArgs r{dt_of(out), batch, m, n, partial, c.ptr(c.input(2)), c.mut_ptr(out)};
   return cuda_message(launch_batch_reduce(r, c.stream));
@@ -80,6 +78,7 @@ std::string batch_linear(const Call &c) {
 struct QuantLinear {
   GemmPlan *plan = nullptr;  // cuBLASLt int8 → int32 product; nullptr: the tiled kernel does everything
   size_t acc_bytes = 0;      // workspace: int32 product [M, N], then (KN weights) the transposed weight [N, K]
+  size_t weight_bytes = 0;
   ~QuantLinear() { delete plan; }
 };
 
@@ -100,12 +99,12 @@ std::string prepare_quant_linear(State &st, const mojo_op_sig &sig, void **impl,
   cfg.compute = CUBLAS_COMPUTE_32I;
   cfg.scale_type = CUDA_R_32I;
   const bool kn = sig_attr_string(sig, "weight_layout") == "KN";
-  cfg.k = cols_of(x);
-  cfg.n = kn ? w->shape[1] : w->shape[0];
+  const int64_t k = cols_of(x), n = kn ? w->shape[1] : w->shape[0];
   // cuBLASLt's int8 tensor-core path takes K-major operands (weight [N, K]) with 16-byte aligned rows.
-  if (cfg.k % 16 != 0 || cfg.n % 16 != 0) return "";
-  q->acc_bytes = aligned(size_t(rows_of(x) * cfg.n) * sizeof(int32_t));
-  *workspace_bytes = q->acc_bytes + (kn ? aligned(size_t(cfg.k * cfg.n)) : 0);
+  if (k % 16 != 0 || n % 16 != 0) return "";
+  q->acc_bytes = aligned(size_t(rows_of(x) * n) * sizeof(int32_t));
+  q->weight_bytes = kn ? aligned(size_t(k * n)) : 0;
+  *workspace_bytes = q->acc_bytes + q->weight_bytes;
   std::string e = GemmPlan::create(st.lt, cfg, &q->plan);
   if (!e.empty()) q->plan = nullptr;  // the tiled kernel serves this signature
   return "";
@@ -128,8 +127,10 @@ std::string quant_linear(const Call &c) {
   a.x_scale = static_cast<const float *>(c.ptr(c.input(1)));
   a.w_scale = c.ptr(ws);
   a.out = c.mut_ptr(out);
-  const size_t need = size_t(a.m * a.n) * sizeof(int32_t);
-  if (q->plan && need <= q->acc_bytes) {
+  // The cuBLASLt path when this run's sizes are aligned and fit the create-time workspace.
+  const bool fits = size_t(a.m * a.n) * sizeof(int32_t) <= q->acc_bytes &&
+                    (!a.kn_layout || size_t(a.k * a.n) <= q->weight_bytes) && a.k % 16 == 0 && a.n % 16 == 0;
+  if (q->plan && fits) {
     auto *acc = static_cast<int32_t *>(c.workspace);
     const int8_t *w_nk = a.w;
     if (a.kn_layout) {
@@ -137,7 +138,7 @@ std::string quant_linear(const Call &c) {
       if (cudaError_t t = launch_transpose_int8(a.w, wt, a.k, a.n, c.stream); t != cudaSuccess) return cuda_message(t);
       w_nk = wt;
     }
-    std::string e = q->plan->run(a.x, w_nk, nullptr, acc, a.m, 1, c.stream);
+    std::string e = q->plan->run(a.x, w_nk, nullptr, acc, a.m, a.n, a.k, 1, c.stream);
     if (e.empty()) return cuda_message(launch_int8_dequant(a, acc, c.stream));
   }
   return cuda_message(launch_int8_gemm(a, c.stream));
