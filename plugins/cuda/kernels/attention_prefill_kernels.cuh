@@ -10,11 +10,13 @@
 
 namespace mojo::cuda::prefill {
 
-// The schedule launch_head_dim uses (1 or 2; see the file comment).
-constexpr int kPrefillStages = 2;
+// The schedule launch_head_dim uses (1 or 2; see the file comment). Measured on the H100 (bench cases of
+// docs/decisions/cuda_attention_prefill.md): the two-stage schedule with packed GQA passed conformance but ran
+// at 172-193 TFLOP/s (D128) against 199-224 for the one-stage, one-head-per-CTA schedule, which ships.
+constexpr int kPrefillStages = 1;
 
 // Whether launch_head_dim packs the G query heads of a KV head into one CTA (RowMap) where it can.
-constexpr bool kPrefillPackGqa = true;
+constexpr bool kPrefillPackGqa = false;
 
 // Per-CTA setup shared by both schedules: the work item, its rows' tokens and heads, the KV head, the tile's
 // last query token and the key-tile range. Grid x is the query head (unpacked) or the KV head (packed).

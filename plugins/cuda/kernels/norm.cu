@@ -14,114 +14,87 @@ namespace {
 
 constexpr int kMaxVecs = 8;
 
-// One row's input packets, kept raw (16 bytes each) while they are in flight.
-template <typename T, int VEC, int NV>
-struct RowPackets {
-  Packet<T, VEC> x[NV], r[NV];
-};
+// At most 1024 threads: the register budget (64) every launch shape here fits.
+template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
+__global__ void __launch_bounds__(1024) norm_registers(NormArgs a) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x, n = a.cols, nvec = n / VEC;
+  const T *x = static_cast<const T *>(a.x) + row * n;
+  const T *r = a.residual ? static_cast<const T *>(a.residual) + row * n : nullptr;
+  T *out = static_cast<T *>(a.out) + row * n;  // only used when Q == None
+  T *res_out = a.residual_out ? static_cast<T *>(a.residual_out) + row * n : nullptr;
+  const W *w = static_cast<const W *>(a.weight);
+  const W *b = static_cast<const W *>(a.bias);
 
-template <typename T, int VEC, int NV>
-__device__ __forceinline__ void load_row(const NormArgs &a, int64_t row, int64_t nvec, RowPackets<T, VEC, NV> &p) {
-  const auto *x = reinterpret_cast<const Packet<T, VEC> *>(static_cast<const T *>(a.x) + row * a.cols);
-  const auto *r = a.residual ? reinterpret_cast<const Packet<T, VEC> *>(static_cast<const T *>(a.residual) + row * a.cols)
-                             : nullptr;
+  float v[NV][VEC];
+  float sum = 0.0f;
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
     if (i < nvec) {
-      p.x[j] = x[i];
-      if (r) p.r[j] = r[i];
+      load_floats<T, VEC>(x + i * VEC, v[j]);
+      if (r) {
+        float rv[VEC];
+        load_floats<T, VEC>(r + i * VEC, rv);
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) v[j][k] = to_float(from_float<T>(v[j][k] + rv[k]));  // sum rounded to T
+      }
+      if (res_out && !a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) sum += a.layer_norm ? v[j][k] : v[j][k] * v[j][k];
     }
   }
-}
-
-// MINB > 1: at most 256 threads and at least MINB resident blocks per SM (a register cap; measured on H100 it
-// does not pay for these kernels, kept for experiments). Rows are grid-strided: a launch with fewer blocks
-// than rows keeps each block resident and loads its next row while it reduces the current one, so the
-// memory system stays busy across the two reductions (the kernel is latency-bound per row otherwise).
-template <typename T, typename W, int VEC, int NV, Quant Q, typename S, int MINB = 1>
-__global__ void __launch_bounds__(MINB > 1 ? 256 : 1024, MINB) norm_registers(NormArgs a) {
-  __shared__ float scratch[32];
-  const int64_t n = a.cols, nvec = n / VEC;
-  const W *w = static_cast<const W *>(a.weight);
-  const W *b = static_cast<const W *>(a.bias);
-  RowPackets<T, VEC, NV> cur;
-  if (int64_t(blockIdx.x) < a.rows) load_row(a, blockIdx.x, nvec, cur);
-  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
-    RowPackets<T, VEC, NV> next;
-    if (row + gridDim.x < a.rows) load_row(a, row + gridDim.x, nvec, next);
-    T *out = static_cast<T *>(a.out) + row * n;  // only used when Q == None
-    T *res_out = a.residual_out ? static_cast<T *>(a.residual_out) + row * n : nullptr;
-    float v[NV][VEC];
-    float sum = 0.0f;
+  float mean = 0.0f, var = 0.0f;
+  if (!a.normalize) {
+    // dynamic_quant: no statistics.
+  } else if (a.layer_norm) {
+    mean = block_sum(sum, scratch) / float(n);
+    float c2 = 0.0f;
 #pragma unroll
-    for (int j = 0; j < NV; ++j) {
-      const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
-      if (i < nvec) {
+    for (int j = 0; j < NV; ++j)
+      if (threadIdx.x + int64_t(j) * blockDim.x < nvec)
 #pragma unroll
-        for (int k = 0; k < VEC; ++k) v[j][k] = to_float(cur.x[j].v[k]);
-        if (a.residual) {
+        for (int k = 0; k < VEC; ++k) c2 += (v[j][k] - mean) * (v[j][k] - mean);
+    var = block_sum(c2, scratch) / float(n);
+  } else {
+    var = block_sum(sum, scratch) / float(n);
+  }
+  const float inv = a.normalize ? rsqrtf(var + a.eps) : 1.0f;
+  if (!a.normalize) mean = 0.0f;
+  float amax = 0.0f;
 #pragma unroll
-          for (int k = 0; k < VEC; ++k) v[j][k] = to_float(from_float<T>(v[j][k] + to_float(cur.r[j].v[k])));  // rounded to T
+  for (int j = 0; j < NV; ++j) {
+    const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
+    if (i < nvec) {
+      float wv[VEC], bv[VEC];
+      if (w) load_floats<W, VEC>(w + i * VEC, wv);
+      if (b) load_floats<W, VEC>(b + i * VEC, bv);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        float y = (v[j][k] - mean) * inv;
+        if (w) y *= wv[k];
+        if (b) y += bv[k];
+        v[j][k] = y;
+      }
+      if (res_out && a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
+      if constexpr (Q == Quant::None) {
+        store_floats<T, VEC>(out + i * VEC, v[j]);
+      } else {
+        if (a.smooth) {
+          float sv[VEC];
+          load_floats<S, VEC>(static_cast<const S *>(a.smooth) + i * VEC, sv);
+#pragma unroll
+          for (int k = 0; k < VEC; ++k) v[j][k] *= sv[k];
         }
-        if (res_out && !a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
 #pragma unroll
-        for (int k = 0; k < VEC; ++k) sum += a.layer_norm ? v[j][k] : v[j][k] * v[j][k];
+        for (int k = 0; k < VEC; ++k) amax = fmaxf(amax, fabsf(v[j][k]));
       }
     }
-    float mean = 0.0f, var = 0.0f;
-    if (!a.normalize) {
-      // dynamic_quant: no statistics.
-    } else if (a.layer_norm) {
-      mean = block_sum(sum, scratch) / float(n);
-      float c2 = 0.0f;
-#pragma unroll
-      for (int j = 0; j < NV; ++j)
-        if (threadIdx.x + int64_t(j) * blockDim.x < nvec)
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) c2 += (v[j][k] - mean) * (v[j][k] - mean);
-      var = block_sum(c2, scratch) / float(n);
-    } else {
-      var = block_sum(sum, scratch) / float(n);
-    }
-    const float inv = a.normalize ? rsqrtf(var + a.eps) : 1.0f;
-    if (!a.normalize) mean = 0.0f;
-    float amax = 0.0f;
-#pragma unroll
-    for (int j = 0; j < NV; ++j) {
-      const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
-      if (i < nvec) {
-        float wv[VEC], bv[VEC];
-        if (w) load_floats<W, VEC>(w + i * VEC, wv);
-        if (b) load_floats<W, VEC>(b + i * VEC, bv);
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          float y = (v[j][k] - mean) * inv;
-          if (w) y *= wv[k];
-          if (b) y += bv[k];
-          v[j][k] = y;
-        }
-        if (res_out && a.post) store_floats<T, VEC>(res_out + i * VEC, v[j]);
-        if constexpr (Q == Quant::None) {
-          store_floats<T, VEC>(out + i * VEC, v[j]);
-        } else {
-          if (a.smooth) {
-            float sv[VEC];
-            load_floats<S, VEC>(static_cast<const S *>(a.smooth) + i * VEC, sv);
-#pragma unroll
-            for (int k = 0; k < VEC; ++k) v[j][k] *= sv[k];
-          }
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) amax = fmaxf(amax, fabsf(v[j][k]));
-        }
-      }
-    }
-    if constexpr (Q != Quant::None) {
-      // The fp32 value y (never rounded to T) is quantized with one scale per row.
-      quantize_row<Q, VEC, NV>(v, amax, a.unit_if_tiny, nvec, static_cast<uint8_t *>(a.out) + row * n, a.scale_out + row,
-                               scratch);
-    }
-    cur = next;
+  }
+  if constexpr (Q != Quant::None) {
+    // The fp32 value y (never rounded to T) is quantized with one scale per row.
+    quantize_row<Q, VEC, NV>(v, amax, a.unit_if_tiny, nvec, static_cast<uint8_t *>(a.out) + row * n, a.scale_out + row,
+                             scratch);
   }
 }
 
@@ -172,33 +145,15 @@ __global__ void norm_generic(NormArgs a) {
   }
 }
 
-// Blocks to launch for `rows` rows: one per row, or — with more rows than can be resident at once — as
-// many as are resident, each grid-striding over rows with its next row prefetched (norm_registers).
-template <typename Kernel>
-unsigned grid_for(Kernel kernel, int threads, int64_t rows) {
-  int device = 0, sms = 0, per_sm = 0;
-  if (rows >= 1024 && cudaGetDevice(&device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) == cudaSuccess && per_sm > 0 &&
-      rows > int64_t(sms) * per_sm)
-    return unsigned(sms * per_sm);
-  return unsigned(rows);
-}
-
-template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
-cudaError_t launch_kernel(const NormArgs &a, int threads, cudaStream_t stream) {
-  auto kernel = norm_registers<T, W, VEC, NV, Q, S>;
-  kernel<<<grid_for(kernel, threads, a.rows), threads, 0, stream>>>(a);
-  return cudaGetLastError();
-}
-
 template <typename T, typename W, int VEC, int NV, Quant Q>
 cudaError_t launch_smooth(const NormArgs &a, int threads, cudaStream_t stream) {
   if (a.smooth && a.smooth_dtype != Dt::F32) {
     if constexpr (std::is_same_v<T, float>) return cudaErrorInvalidValue;  // fp32 x takes fp32 smooth only
-    else return launch_kernel<T, W, VEC, NV, Q, T>(a, threads, stream);
+    else norm_registers<T, W, VEC, NV, Q, T><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+  } else {
+    norm_registers<T, W, VEC, NV, Q, float><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
   }
-  return launch_kernel<T, W, VEC, NV, Q, float>(a, threads, stream);
+  return cudaGetLastError();
 }
 
 template <typename T, typename W, int VEC, int NV>
