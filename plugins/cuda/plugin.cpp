@@ -183,6 +183,17 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
 mojo_status *invoke(const mojo_kernel *k, const mojo_run_args *args, bool plan) {
   DeviceScope scope(k->device);
   if (scope.status() != cudaSuccess) return backend_error(k->entry->decl.op, cuda_message(scope.status()));
+  // A run may have other sizes than the create-time signature: the kernel's own limits (accept) are checked
+  // again, so a size it cannot take is an UNSUPPORTED status naming the limit, never a bad launch.
+  if (k->entry->accept && !plan) {
+    const mojo_op_sig sig{sizeof(mojo_op_sig), k->entry->decl.op, args->inputs, args->n_inputs, args->outputs,
+                          args->n_outputs, k->attrs, k->n_attrs, {MOJO_DEVICE_CUDA, k->device}};
+    int code = 0;
+    if (std::string why = k->entry->accept(sig, &code); !why.empty())
+      return g_host.error(MOJO_STATUS_UNSUPPORTED,
+                          cat(k->entry->decl.op, ": this run's sizes are outside the bound cuda kernel's range (", why,
+                              "); create an op for them"));
+  }
   void *ws = args->workspace ? common::data_ptr(*args->workspace) : nullptr;
   Call c{k->impl, args->inputs, args->n_inputs, plan ? nullptr : args->outputs, plan ? 0 : args->n_outputs,
          k->attrs, k->n_attrs, ws, ws ? k->workspace_bytes : 0, static_cast<cudaStream_t>(args->stream),
