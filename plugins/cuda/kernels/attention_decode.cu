@@ -12,6 +12,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cfloat>
 
 #include "kernels/attention_decode.h"
@@ -360,8 +361,23 @@ template <typename T, int D> cudaError_t prepare_kernel(int *ctas_per_sm) {
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(ctas_per_sm, decode_kernel<T, D>, kThreads, bytes);
 }
 
+// The kernel's dynamic shared-memory limit, raised once per device: an op created for one head dim may run
+// another (sizes are per run), so prepare's setting for the create-time head dim is not enough.
+template <typename T, int D> cudaError_t ensure_smem_limit() {
+  static std::atomic<uint64_t> raised{0};  // one bit per device
+  int dev = 0;
+  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  const uint64_t bit = uint64_t(1) << (dev & 63);
+  if (raised.load(std::memory_order_acquire) & bit) return cudaSuccess;
+  cudaError_t e = cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       int(smem_bytes<T, D>()));
+  if (e == cudaSuccess) raised.fetch_or(bit, std::memory_order_acq_rel);
+  return e;
+}
+
 template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStream_t stream) {
   const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
+  if (cudaError_t e = ensure_smem_limit<T, D>(); e != cudaSuccess) return e;
   decode_kernel<T, D><<<ctas, kThreads, smem_bytes<T, D>(), stream>>>(p);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || p.splits == 1) return e;
