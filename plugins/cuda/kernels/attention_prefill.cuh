@@ -1,14 +1,16 @@
 // Building blocks of the FlashAttention-2 style varlen prefill kernels (docs/decisions/cuda_attention_prefill.md);
 // the kernels that schedule them are in attention_prefill_kernels.cuh.
 //
-// One CTA = one tile of BM query rows of one sequence and one query head; each warp owns MT m16 tiles. Q is
-// read with ldmatrix (kept in registers for MT = 1), K/V tiles of BN tokens are gathered row by row (a paged
+// One CTA = one tile of BM query rows of one sequence: BM tokens of one query head, or with packed GQA
+// (RowMap) BM / G tokens of the G query heads of one KV head; each warp owns MT m16 tiles. Q is read with
+// ldmatrix (kept in registers for MT = 1 or Q_REGS), K/V tiles of BN tokens are gathered row by row (a paged
 // row of D elements is contiguous; its block id is fetched one tile ahead) with cp.async into padded shared
 // memory, S = Q·K^T and O += P·V run on mma.sync m16n8k16 with fp32 accumulators, the softmax is online in
 // fp32 (ex2.approx). KV tiles are visited from the last visible one down;
 // tiles no row can see (causal / window) are skipped and only tiles that are not fully visible apply the mask.
-// Ragged batches: sequence b owns the tile slots [cu_q[b]/BM + b, cu_q[b+1]/BM + b + 1) of the grid's y range;
-// a CTA finds its sequence by binary search in cu_q_lens, nothing is read on the host.
+// Ragged batches: with `tokens` query tokens per tile, sequence b owns the tile slots
+// [cu_q[b]/tokens + b, cu_q[b+1]/tokens + b + 1) of the grid's y range; a CTA finds its sequence by binary
+// search in cu_q_lens, nothing is read on the host.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -66,8 +68,8 @@ struct Work {
   int64_t k_row; // first packed key row (packed keys)
 };
 
-// Sequence and tile of grid slot `slot` with `tokens` query tokens per tile (the file comment's BM); false
-// when the slot holds no work.
+// Sequence and tile of grid slot `slot` with `tokens` query tokens per tile; false when the slot holds no
+// work.
 __device__ __forceinline__ bool find_work(const PrefillArgs &a, int slot, int tokens, Work &w) {
   int lo = 0, hi = a.batch - 1;
   while (lo < hi) {
