@@ -97,8 +97,8 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
     }
     inv = rsqrtf(block_sum(sum, scratch) / float(n) + a.eps);
   }
-  if constexpr (Q == Quant::None) {
-    // y rounded to T replaces the row in place, then all stores.
+  // y rounded to T replaces the row in place (the plain output, or a post-norm residual).
+  auto round_row_in_place = [&]() {
 #pragma unroll
     for (int j = 0; j < NV; ++j)
       if (live(j)) {
@@ -107,6 +107,9 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
         for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(y[k]);
       }
+  };
+  if constexpr (Q == Quant::None) {
+    round_row_in_place();  // then all stores
     P *out = reinterpret_cast<P *>(static_cast<T *>(a.out) + row * n);
 #pragma unroll
     for (int j = 0; j < NV; ++j)
@@ -149,17 +152,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
         for (int k = 0; k < VEC; ++k) codes[j].v[k] = quantize<Q>(__fdiv_rn(y[k], scale));
       }
-    if (res_out && a.post) {
-      // post-norm residual of a quantizing norm: the normalised y before smoothing, rounded to T
-#pragma unroll
-      for (int j = 0; j < NV; ++j)
-        if (live(j)) {
-          float y[VEC];
-          normalized_packet<T, W, VEC>(s[j], a, at(j), mean, inv, y);
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(y[k]);
-        }
-    }
+    if (res_out && a.post) round_row_in_place();  // post-norm residual: y before smoothing, rounded to T
     auto *q = reinterpret_cast<Packet<uint8_t, VEC> *>(static_cast<uint8_t *>(a.out) + row * n);
 #pragma unroll
     for (int j = 0; j < NV; ++j)
