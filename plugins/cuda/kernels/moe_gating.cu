@@ -49,35 +49,38 @@ __device__ __forceinline__ float key_value(uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-// One warp routes one token from its E logits: descending logit (= descending softmax probability), ties toward
-// the lower expert; gates = exp(l - max) of the chosen experts over their sum. Each round is a warp max of the
-// lanes' best keys and a warp min of the expert ids holding it (redux.sync).
-__device__ void route_token(const float *logits, int experts, int top_k, int32_t *ids, float *gates) {
-  constexpr int kPer = int(kGatingMaxExperts / 32);
+constexpr int kRouteKeys = int(kGatingMaxExperts / 32);  // logits per lane
+
+// The expert of a lane's key slot i: lane + 32 i, or with kQuads 4 (lane + 32 (i / 4)) + i % 4 (float4 rows).
+// Either way a lane's experts ascend with i.
+template <bool kQuads> __device__ __forceinline__ int slot_expert(int lane, int i) {
+  return kQuads ? 4 * (lane + 32 * (i >> 2)) + (i & 3) : lane + 32 * i;
+}
+
+// One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert):
+// descending logit (= descending softmax probability), ties toward the lower expert; gates = exp(l - max) of
+// the chosen experts over their sum. Each round is a warp max of the lanes' best keys and a warp min of the
+// experts holding it (redux.sync).
+template <bool kQuads>
+__device__ void route_keys(const uint32_t (&key)[kRouteKeys], uint32_t avail, int experts, int top_k, int32_t *ids,
+                           float *gates) {
   const int lane = threadIdx.x & 31;
-  uint32_t key[kPer];
-  uint32_t avail = 0;  // bit q: expert lane + 32 q exists and is not chosen yet
-#pragma unroll
-  for (int q = 0; q < kPer; ++q) {
-    if (32 * q >= experts) break;
-    const int e = lane + 32 * q;
-    key[q] = e < experts ? order_key(logits[e]) : 0u;
-    if (e < experts) avail |= 1u << q;
-  }
   float mx = 0.0f, sum = 0.0f;
   for (int j = 0; j < top_k; ++j) {
-    uint32_t best = 0, bq = kPer;
+    uint32_t best = 0;
+    int bi = -1;
 #pragma unroll
-    for (int q = 0; q < kPer; ++q) {
-      if (32 * q >= experts) break;
-      if (((avail >> q) & 1u) && (bq == kPer || key[q] > best)) {
-        best = key[q];
-        bq = q;
+    for (int i = 0; i < kRouteKeys; ++i) {
+      if (slot_expert<kQuads>(0, i) >= experts) break;
+      if (((avail >> i) & 1u) && (bi < 0 || key[i] > best)) {
+        best = key[i];
+        bi = i;
       }
     }
-    const uint32_t top = __reduce_max_sync(0xffffffffu, bq == kPer ? 0u : best);
-    const uint32_t win = __reduce_min_sync(0xffffffffu, bq != kPer && best == top ? uint32_t(lane) + 32u * bq : UINT_MAX);
-    if (lane == int(win & 31u)) avail &= ~(1u << (win >> 5));
+    const uint32_t top = __reduce_max_sync(0xffffffffu, bi < 0 ? 0u : best);
+    const uint32_t mine = bi >= 0 && best == top ? uint32_t(slot_expert<kQuads>(lane, bi)) : UINT_MAX;
+    const uint32_t win = __reduce_min_sync(0xffffffffu, mine);
+    if (bi >= 0 && mine == win) avail &= ~(1u << bi);
     const float v = key_value(top);
     if (j == 0) mx = v;
     const float ev = expf(v - mx);
@@ -89,6 +92,22 @@ __device__ void route_token(const float *logits, int experts, int top_k, int32_t
   }
   __syncwarp();
   for (int j = lane; j < top_k; j += 32) gates[j] = gates[j] / sum;
+}
+
+// Routes one token from its E logits in shared memory.
+__device__ void route_token(const float *logits, int experts, int top_k, int32_t *ids, float *gates) {
+  const int lane = threadIdx.x & 31;
+  uint32_t key[kRouteKeys] = {};
+  uint32_t avail = 0;
+#pragma unroll
+  for (int i = 0; i < kRouteKeys; ++i) {
+    const int e = slot_expert<false>(lane, i);
+    if (e < experts) {
+      key[i] = order_key(logits[e]);
+      avail |= 1u << i;
+    }
+  }
+  route_keys<false>(key, avail, experts, top_k, ids, gates);
 }
 
 // Threads along the experts (a multiple of 32, EPT experts each); the other threads split the hidden rows.
@@ -233,23 +252,24 @@ cudaError_t launch_dtype(const GatingArgs &a, cudaStream_t stream) {
 
 // ---- Tensor-core path -------------------------------------------------------------------------------------
 
-constexpr int kFastTok = 64;        // tokens per CTA: the 8 n8-tiles of every MMA
+constexpr int kFastTok = 64;        // tokens per CTA: the 8 n8-tiles of the MMAs
 constexpr int kCluster = 8;         // CTAs per cluster, along the hidden dimension; rank r routes 8 tokens
-constexpr int kFastThreads = 256;   // 8 warps: (ET / 32) along the experts x the rest along the hidden dim
-constexpr int kMaxStages = 8;       // cp.async groups in flight (one k-step per K-warp each)
+constexpr int kFastThreads = 256;   // 8 warps: ET / 16 along the experts (one m16 tile each) x the rest on tokens
 constexpr size_t kFastSmemLimit = 200 * 1024;
 
-// The weight tile is staged [rows][ET + 4] fp32 (row stride = 4 mod 8 words: the float4 reads of a k-step hit
-// distinct banks), x [64][rows + 8] bf16 (odd 16-byte stride: ldmatrix without conflicts). After the GEMM the
-// same bytes hold the per-K-warp partials [K-warps][64][ET + 4]; the routed logits [8][E] follow.
-__host__ __device__ inline size_t fast_region_bytes(int et, int64_t rows) {
-  const int kwarps = 8 / (et / 32);
+// Shared memory: the weight slice [rows][ET + 4] fp32 (row stride = 4 mod 16 words: a k-step's float2 reads hit
+// distinct banks) and x [64][rows + 8] bf16 (odd 16-byte stride: ldmatrix without conflicts); after the GEMM
+// the same bytes hold the CTA's partial logits [64][ET + 4].
+__host__ __device__ inline size_t fast_smem_bytes(int et, int64_t rows) {
   const size_t staging = size_t(rows) * size_t(et + 4) * 4 + size_t(kFastTok) * size_t(rows + 8) * 2;
-  const size_t red = size_t(kwarps) * kFastTok * size_t(et + 4) * 4;
-  return staging > red ? staging : red;
+  const size_t partial = size_t(kFastTok) * size_t(et + 4) * 4;
+  return staging > partial ? staging : partial;
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // the device helpers of the cluster kernel
+
+constexpr int kMaxStages = 8;  // cp.async groups in flight
+
 __device__ __forceinline__ void cp_async_wait_pending(int n) {
   switch (n) {
     case 0: cp_async_wait<0>(); break;
@@ -272,42 +292,33 @@ __device__ __forceinline__ void split_pair(float w0, float w1, uint32_t &hi, uin
   lo = *reinterpret_cast<const uint32_t *>(&l);
 }
 
-// One k-step (16 hidden rows at k0) of a warp's 32 experts x 64 tokens. The MMA's A operand is the weight:
-// m-tile i row g + 8h (g = lane / 4) is expert 32 wm + 4g + 2h + i, so a lane's A values for one k are the
-// float4 at column 32 wm + 4g. B is x, straight from [token][h] shared memory by ldmatrix.
-template <int ET>
+// One k-step (16 hidden rows at k0) of a warp's m16 tile (experts 16 wm ..) x NT n8 tiles (tokens tok0 ..).
+// The MMA's A operand is the weight with row g (g = lane / 4) = expert 16 wm + 2g and row g + 8 = expert
+// 16 wm + 2g + 1, so a lane's A values for one k are the float2 at column 16 wm + 2g; the hi and lo halves are
+// two MMAs into the same accumulators. B is x, straight from [token][h] shared memory by ldmatrix.
+template <int ET, int NT>
 __device__ __forceinline__ void fast_kstep(const float *ws, const __nv_bfloat16 *xs, int xstride, int k0, int wm,
-                                           float (&acc)[2][8][4]) {
+                                           int tok0, float (&acc)[NT][4]) {
   constexpr int kWS = ET + 4;
   const int lane = int(threadIdx.x) & 31, g = lane >> 2, q = lane & 3, mi = lane >> 3;
-  const float *wp = ws + (k0 + 2 * q) * kWS + 32 * wm + 4 * g;
-  const float4 w0 = *reinterpret_cast<const float4 *>(wp);             // k = 2q
-  const float4 w1 = *reinterpret_cast<const float4 *>(wp + kWS);       // k = 2q + 1
-  const float4 w8 = *reinterpret_cast<const float4 *>(wp + 8 * kWS);   // k = 2q + 8
-  const float4 w9 = *reinterpret_cast<const float4 *>(wp + 9 * kWS);   // k = 2q + 9
-  uint32_t hi[2][4], lo[2][4];  // [m-tile][a0..a3]: (row g, k 2q), (row g + 8, k 2q), (g, 2q + 8), (g + 8, 2q + 8)
-  split_pair(w0.x, w1.x, hi[0][0], lo[0][0]);
-  split_pair(w0.z, w1.z, hi[0][1], lo[0][1]);
-  split_pair(w8.x, w9.x, hi[0][2], lo[0][2]);
-  split_pair(w8.z, w9.z, hi[0][3], lo[0][3]);
-  split_pair(w0.y, w1.y, hi[1][0], lo[1][0]);
-  split_pair(w0.w, w1.w, hi[1][1], lo[1][1]);
-  split_pair(w8.y, w9.y, hi[1][2], lo[1][2]);
-  split_pair(w8.w, w9.w, hi[1][3], lo[1][3]);
+  const float *wp = ws + (k0 + 2 * q) * kWS + 16 * wm + 2 * g;
+  const float2 w0 = *reinterpret_cast<const float2 *>(wp);             // k = 2q
+  const float2 w1 = *reinterpret_cast<const float2 *>(wp + kWS);       // k = 2q + 1
+  const float2 w8 = *reinterpret_cast<const float2 *>(wp + 8 * kWS);   // k = 2q + 8
+  const float2 w9 = *reinterpret_cast<const float2 *>(wp + 9 * kWS);   // k = 2q + 9
+  uint32_t hi[4], lo[4];  // a0..a3: (row g, k 2q), (row g + 8, k 2q), (g, 2q + 8), (g + 8, 2q + 8)
+  split_pair(w0.x, w1.x, hi[0], lo[0]);
+  split_pair(w0.y, w1.y, hi[1], lo[1]);
+  split_pair(w8.x, w9.x, hi[2], lo[2]);
+  split_pair(w8.y, w9.y, hi[3], lo[3]);
 #pragma unroll
-  for (int n2 = 0; n2 < kFastTok / 16; ++n2) {
+  for (int n2 = 0; n2 < NT / 2; ++n2) {
     uint32_t b[4];  // n-tiles 2 n2 (b0, b1) and 2 n2 + 1 (b2, b3)
-    ldmatrix_x4(b, xs + (n2 * 16 + (mi >> 1) * 8 + (lane & 7)) * xstride + k0 + (mi & 1) * 8);
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      Mma<__nv_bfloat16>::run(acc[i][2 * n2], hi[i], b[0], b[1]);
-      Mma<__nv_bfloat16>::run(acc[i][2 * n2 + 1], hi[i], b[2], b[3]);
-    }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      Mma<__nv_bfloat16>::run(acc[i][2 * n2], lo[i], b[0], b[1]);
-      Mma<__nv_bfloat16>::run(acc[i][2 * n2 + 1], lo[i], b[2], b[3]);
-    }
+    ldmatrix_x4(b, xs + (tok0 + n2 * 16 + (mi >> 1) * 8 + (lane & 7)) * xstride + k0 + (mi & 1) * 8);
+    Mma<__nv_bfloat16>::run(acc[2 * n2], hi, b[0], b[1]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2 + 1], hi, b[2], b[3]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2], lo, b[0], b[1]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2 + 1], lo, b[2], b[3]);
   }
 }
 
@@ -318,15 +329,14 @@ template <int ET>
 __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
-  constexpr int kWm = ET / 32, kWk = 8 / kWm, kWS = ET + 4, kC4 = ET / 4;
+  constexpr int kWm = ET / 16, kWn = 8 / kWm, kNT = 8 / kWn, kWS = ET + 4, kC4 = ET / 4;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ bool last;
   const cg::cluster_group cluster = cg::this_cluster();
   const int rows = int(a.fast.rows), xstride = rows + 8;
   float *ws = reinterpret_cast<float *>(smem_raw);
   __nv_bfloat16 *xs = reinterpret_cast<__nv_bfloat16 *>(smem_raw + size_t(rows) * kWS * 4);
-  float *red = reinterpret_cast<float *>(smem_raw);  // after the GEMM: [kWk][64][kWS]
-  float *logits = reinterpret_cast<float *>(smem_raw + fast_region_bytes(ET, rows));  // [8][E]
+  float *part = reinterpret_cast<float *>(smem_raw);  // [64][kWS], after the GEMM
 
   const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
   const int rank = int(cluster.block_rank()), hc = int(blockIdx.x) / kCluster;
@@ -334,12 +344,14 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
   const int64_t e0 = int64_t(blockIdx.y) * ET, t0 = int64_t(blockIdx.z) * kFastTok;
   const int64_t h0 = (int64_t(hc) * kCluster + rank) * rows;
   const int hn = int(max(int64_t(0), min(int64_t(rows), hidden - h0)));  // a multiple of 16
-  const int ksteps = hn / 16, stages = (ksteps + kWk - 1) / kWk;
+  const int ksteps = hn / 16;
+  const int per_stage = max(2, (ksteps + kMaxStages - 1) / kMaxStages);  // k-steps per cp.async group
+  const int stages = (ksteps + per_stage - 1) / per_stage;
   const auto *x = static_cast<const __nv_bfloat16 *>(a.x);
 
-  // Issue every load at once, one cp.async group per stage of kWk k-steps; tokens past N read as zeros.
+  // Issue every load at once, one group per stage; tokens past N read as zeros.
   for (int s = 0; s < stages; ++s) {
-    const int kb = s * kWk * 16, kn = min(kWk * 16, hn - kb);
+    const int kb = s * per_stage * 16, kn = min(per_stage * 16, hn - kb);
     for (int i = tid; i < kn * kC4; i += kFastThreads) {
       const int r = kb + i / kC4, c = i % kC4;
       cp_async_16(ws + r * kWS + 4 * c, a.weight + (h0 + r) * experts + e0 + 4 * c, true);
@@ -353,48 +365,31 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
     cp_async_commit();
   }
 
-  const int wm = warp % kWm, wk = warp / kWm;
-  float acc[2][8][4];
+  const int wm = warp % kWm, tok0 = (warp / kWm) * 8 * kNT;
+  float acc[kNT][4];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int n = 0; n < kNT; ++n)
 #pragma unroll
-    for (int n = 0; n < 8; ++n)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[i][n][r] = 0.0f;
+    for (int r = 0; r < 4; ++r) acc[n][r] = 0.0f;
   for (int s = 0; s < stages; ++s) {
     cp_async_wait_pending(stages - 1 - s);
     __syncthreads();
-    const int kstep = s * kWk + wk;
-    if (kstep < ksteps) fast_kstep<ET>(ws, xs, xstride, kstep * 16, wm, acc);
+    const int kend = min(ksteps, (s + 1) * per_stage);
+    for (int k = s * per_stage; k < kend; ++k) fast_kstep<ET, kNT>(ws, xs, xstride, 16 * k, wm, tok0, acc);
   }
-  __syncthreads();  // the staging is consumed: the partials reuse it
+  __syncthreads();  // the staging is consumed: the partial logits reuse it
 
-  // C fragment: c0/c1 = m-row g, tokens 8n + 2q (+1); c2/c3 = m-row g + 8. With the A row mapping above, a
-  // token's four experts 32 wm + 4g .. + 3 are (c0 of tile 0, c0 of tile 1, c2 of tile 0, c2 of tile 1).
+  // C fragment: c0/c1 = row g, tokens 2q and 2q + 1 of the n-tile; c2/c3 = row g + 8. Rows g and g + 8 are the
+  // adjacent experts 16 wm + 2g and + 1 (the A mapping above).
   {
     const int g = lane >> 2, q = lane & 3;
-    float *mine = red + wk * kFastTok * kWS + 32 * wm + 4 * g;
+    float *mine = part + 16 * wm + 2 * g;
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const int t = 8 * n + 2 * q;
-      *reinterpret_cast<float4 *>(mine + t * kWS) = make_float4(acc[0][n][0], acc[1][n][0], acc[0][n][2], acc[1][n][2]);
-      *reinterpret_cast<float4 *>(mine + (t + 1) * kWS) =
-          make_float4(acc[0][n][1], acc[1][n][1], acc[0][n][3], acc[1][n][3]);
+    for (int n = 0; n < kNT; ++n) {
+      const int t = tok0 + 8 * n + 2 * q;
+      *reinterpret_cast<float2 *>(mine + t * kWS) = make_float2(acc[n][0], acc[n][2]);
+      *reinterpret_cast<float2 *>(mine + (t + 1) * kWS) = make_float2(acc[n][1], acc[n][3]);
     }
-  }
-  __syncthreads();
-  for (int i = tid; i < kFastTok * kC4; i += kFastThreads) {
-    const int off = (i / kC4) * kWS + 4 * (i % kC4);
-    float4 s = *reinterpret_cast<const float4 *>(red + off);
-#pragma unroll
-    for (int w = 1; w < kWk; ++w) {
-      const float4 v = *reinterpret_cast<const float4 *>(red + w * kFastTok * kWS + off);
-      s.x += v.x;
-      s.y += v.y;
-      s.z += v.z;
-      s.w += v.w;
-    }
-    *reinterpret_cast<float4 *>(red + off) = s;
   }
   cluster.sync();  // every CTA's partial [64][ET] is complete and visible to the cluster
 
@@ -405,7 +400,7 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
     float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
     for (int src = 0; src < kCluster; ++src) {
-      const float4 v = *reinterpret_cast<const float4 *>(cluster.map_shared_rank(red + off, src));
+      const float4 v = *reinterpret_cast<const float4 *>(cluster.map_shared_rank(part + off, src));
       s.x += v.x;
       s.y += v.y;
       s.z += v.z;
@@ -425,27 +420,35 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
     if (last) *counter = 0;  // ready for the next run
   }
   __syncthreads();
-  if (last) {
+  const int64_t t = t0 + 8 * rank + warp;
+  if (last && t < a.tokens) {
     __threadfence();
-    const int e4 = int(experts / 4);
-    for (int i = tid; i < 8 * e4; i += kFastThreads) {
-      const int t = i / e4, c = i % e4;
-      const float *p = a.partial + (block * clusters * kFastTok + 8 * rank + t) * experts + 4 * c;
-      float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 4
-      for (int64_t h = 0; h < clusters; ++h) {
-        const float4 v = __ldcg(reinterpret_cast<const float4 *>(p + h * kFastTok * experts));
-        s.x += v.x;
-        s.y += v.y;
-        s.z += v.z;
-        s.w += v.w;
+    // Warp w sums token 8r + w over the hidden clusters in order; lane l holds experts 4 (l + 32 j) + u.
+    float v[kRouteKeys] = {};
+    const float *p = a.partial + (block * clusters * kFastTok + 8 * rank + warp) * experts;
+#pragma unroll 2
+    for (int64_t h = 0; h < clusters; ++h, p += kFastTok * experts) {
+#pragma unroll
+      for (int j = 0; j < kRouteKeys / 4; ++j) {
+        const int e = slot_expert<true>(lane, 4 * j);
+        if (e < experts) {
+          const float4 w = __ldcg(reinterpret_cast<const float4 *>(p + e));
+          v[4 * j] += w.x;
+          v[4 * j + 1] += w.y;
+          v[4 * j + 2] += w.z;
+          v[4 * j + 3] += w.w;
+        }
       }
-      reinterpret_cast<float4 *>(logits)[i] = s;
     }
-    __syncthreads();
-    const int64_t t = t0 + 8 * rank + warp;
-    if (t < a.tokens)
-      route_token(logits + warp * experts, int(experts), int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
+    uint32_t key[kRouteKeys] = {};
+    uint32_t avail = 0;
+#pragma unroll
+    for (int i = 0; i < kRouteKeys; ++i)
+      if (slot_expert<true>(lane, i) < experts) {
+        key[i] = order_key(v[i]);
+        avail |= 1u << i;
+      }
+    route_keys<true>(key, avail, int(experts), int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
   }
   cluster.barrier_wait();
 #else
@@ -500,14 +503,10 @@ GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_
     return f;
   const int64_t blocks = (tokens + kFastTok - 1) / kFastTok;
   if (blocks * kCluster > kGatingCounters) return f;
-  const int et = experts % 64 == 0 ? 64 : 32, kwarps = 8 / (et / 32);
+  const int et = experts % 64 == 0 ? 64 : 32;
   const int64_t ksteps = hidden / 16, tiles = experts / et;
-  const size_t logits_bytes = size_t(8 * experts) * sizeof(float);
   auto rows_for = [&](int64_t cn) { return (ksteps + kCluster * cn - 1) / (kCluster * cn) * 16; };
-  auto fits = [&](int64_t cn) {
-    const int64_t rows = rows_for(cn);
-    return (rows / 16 + kwarps - 1) / kwarps <= kMaxStages && fast_region_bytes(et, rows) + logits_bytes <= kFastSmemLimit;
-  };
+  auto fits = [&](int64_t cn) { return fast_smem_bytes(et, rows_for(cn)) <= kFastSmemLimit; };
   // About one CTA per SM, but at least 4 k-steps per CTA; more clusters where the slice would not fit.
   int64_t cn = std::max<int64_t>(1, sms / (blocks * tiles * kCluster));
   cn = std::min<int64_t>(cn, std::max<int64_t>(1, ksteps / (4 * kCluster)));
@@ -521,7 +520,7 @@ GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_
   f.h_clusters = cn;
   f.rows = rows_for(cn);
   f.workspace_floats = per_cluster * size_t(cn);
-  f.smem_bytes = fast_region_bytes(et, f.rows) + logits_bytes;
+  f.smem_bytes = fast_smem_bytes(et, f.rows);
   return f;
 }
 
