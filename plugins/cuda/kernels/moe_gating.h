@@ -32,8 +32,8 @@ struct GatingFast {
 };
 GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_t experts, int sms,
                                 size_t workspace_floats);
-// Whether this device runs the cluster kernel (it is compiled for sm_90 only). Sets *ok; returns the query's error.
-cudaError_t moe_gating_fast_available(bool *ok);
+// Whether the current device runs the cluster kernel (compiled for sm_90 only).
+bool moe_gating_fast_available();
 
 struct GatingArgs {
   Dt dtype;

@@ -28,7 +28,7 @@ std::string prepare_gating(State &, const mojo_op_sig &sig, void **impl, size_t 
   std::string e = cuda_message(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, sig.device.device_id));
   if (e.empty()) e = cuda_message(cudaMalloc(&plan->counters, kGatingCounters * sizeof(unsigned int)));
   if (e.empty()) e = cuda_message(cudaMemset(plan->counters, 0, kGatingCounters * sizeof(unsigned int)));
-  if (e.empty()) e = cuda_message(moe_gating_fast_available(&plan->fast));
+  plan->fast = e.empty() && moe_gating_fast_available();
   plan->block_slots = 2 * sms;
   plan->sms = sms;
   const GatingSplit split =
