@@ -51,7 +51,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import attention_prefill as k  # noqa: E402
 import specs  # noqa: E402
 
-TILES = {d_pad: (bm, bn) for d_pad, bm, bn, _, _ in specs.PREFILL_TILES}
+# The shipped tiles: the aligned ones serve the main cases, every one (plain ones too) the small-tile pass.
+TILES = {d_pad: (bm, bn) for d_pad, aligned, bm, bn, _, _ in specs.PREFILL_TILES if aligned}
+ALL_TILES = sorted({(bm, bn) for _, _, bm, bn, _, _ in specs.PREFILL_TILES})
 
 
 def d_pad_of(d):
@@ -159,8 +161,8 @@ def main():
         for hq, hkv, d, bs in shapes:
             for grouped in (True, False):
                 label = f"{str(dtype)[6:]} Hq={hq} Hkv={hkv} D={d} BS={bs} {'AABB' if grouped else 'ABAB'}"
-                cases = [("ragged+prefix+pad", make_case(gen, [37, 0, 5, 70], [0, 9, 100, 31], hq, hkv, d, bs, 3, dtype),
-                          True),
+                cases = [("ragged+prefix+pad",
+                          make_case(gen, [37, 0, 5, 70], [0, 9, 100, 31], hq, hkv, d, bs, 3, dtype), True),
                          ("no cu_kv", make_case(gen, [17, 1, 33], [0, 0, 0], hq, hkv, d, bs, 0, dtype, False), True),
                          ("bucket-padded", make_case(gen, [1, 1, 1, 1, 0, 0], [0, 3, 20, 0, 0, 0], hq, hkv, d, bs, 2,
                                                      dtype), True),
@@ -173,8 +175,9 @@ def main():
                     worst[key] = max(worst.get(key, 0.0), err)
     c = make_case(gen, [9, 4], [3, 0], 4, 2, 64, 16, 0, torch.bfloat16)
     results.append(check("custom softmax_scale 0.3", c, scale=0.3)[0])
-    # Small tiles: sequences starting mid-tile, many tiles per sequence, key steps across page edges.
-    for bm, bn in ((16, 16), (32, 16), (64, 32)):
+    # Sequences starting mid-tile, many tiles per sequence, key steps across page edges, under small tiles and
+    # every shipped one.
+    for bm, bn in sorted({(16, 16), (32, 16)} | set(ALL_TILES)):
         for grouped in (True, False):
             for causal in (True, False):
                 c = make_case(gen, [130, 64, 1, 0, 200, 17], [0, 64, 500, 7, 17, 0], 8, 2, 64, 16, 5, torch.bfloat16)
