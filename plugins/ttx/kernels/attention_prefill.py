@@ -14,6 +14,7 @@ position are never loaded. One program per query head: K/V of a KV head are re-r
 """
 import triton
 import triton.language as tl
+from params import block_ids_code
 
 # Error codes (ops/attention_prefill.cpp describes them).
 BAD_CU_Q = tl.constexpr(1)
@@ -57,12 +58,7 @@ def prefill_validate_kernel(cu_q_ptr, cu_kv_ptr, bt_ptr, err_ptr, n_seqs, n_rows
         elif need > max_blocks:
             code = tl.full([], BEYOND_TABLE, tl.int32)
         else:
-            cols = tl.arange(0, BLOCK)
-            for start in range(0, need, BLOCK):
-                m = start + cols
-                ids = tl.load(bt_ptr + b.to(tl.int64) * max_blocks + m, mask=m < need, other=0)
-                bad = (m < need) & ((ids < 0) | (ids >= n_blocks))
-                code = tl.maximum(code, tl.max(tl.where(bad, BAD_BLOCK, 0), axis=0))
+            code = block_ids_code(bt_ptr + b.to(tl.int64) * max_blocks, need, n_blocks, BAD_BLOCK, BLOCK)
     if code != 0:
         tl.atomic_cas(err_ptr, 0, code)
 
