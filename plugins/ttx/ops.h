@@ -71,6 +71,7 @@ std::vector<OpDef> quant_ops();
 std::vector<OpDef> rope_ops();
 std::vector<OpDef> kv_cache_ops();
 std::vector<OpDef> attention_ops();
+std::vector<OpDef> attention_prefill_ops();
 const std::vector<OpDef> &all_ops();
 
 }  // namespace mojo::ttx

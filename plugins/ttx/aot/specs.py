@@ -26,6 +26,13 @@ KV_BLOCK = 1024
 DECODE_GROUP = 16
 DECODE_TILES = ((64, 64, 4), (128, 64, 4), (256, 32, 4))
 
+# paged_prefill_gqa: (D_PAD, aligned, BLOCK_M query rows, BLOCK_N keys, num_warps, num_stages). "aligned" (q/k/v/out
+# 16-byte aligned, head_dim % 16 == 0: 16-byte loads, cp.async pipelining) is the usual case; the plain form
+# holds a pointer per element and gets smaller tiles to stay (nearly) free of register spills (ptxas -v,
+# Triton 3.6). BLOCK_M is in the key: the launch sizes its grid from it (ops/attention_prefill.cpp mirrors it).
+PREFILL_TILES = ((64, True, 128, 64, 8, 3), (128, True, 128, 64, 8, 2), (256, True, 64, 32, 8, 2),
+                 (64, False, 128, 64, 8, 1), (128, False, 64, 32, 8, 2), (256, False, 32, 16, 4, 1))
+
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.
 ACT_BLOCK, ACT_WARPS = 4096, 8
 
@@ -98,5 +105,22 @@ def specs():
     sig = {"lens_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "max_blocks": "i32", "n_blocks": "i32",
            "block_size": "i32", "hint": "i32", "BLOCK": "constexpr"}
     out.append(dict(module="attention", fn="decode_validate_kernel", key="one", signature=sig,
+                    constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
+    for dt in ("bf16", "fp16"):
+        for d_pad, aligned, block_m, block_n, warps, stages in PREFILL_TILES:
+            sig = {"q_ptr": "*" + dt, "k_cache": "*" + dt, "v_cache": "*" + dt, "out_ptr": "*" + dt, "head_dim": "i32",
+                   "cu_q_ptr": "*i32", "cu_kv_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "n_seqs": "i32",
+                   "n_q_heads": "i32", "n_kv_heads": "i32", "max_blocks": "i32", "block_size": "i32", "scale": "fp32",
+                   "causal": "i32", "grouped": "i32", "has_cu_kv": "i32",
+                   "D_PAD": "constexpr", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr"}
+            out.append(dict(module="attention_prefill", fn="prefill_kernel",
+                            key=f"dtype={dt} d={d_pad} bm={block_m} aligned={int(aligned)}", signature=sig,
+                            constexprs={"D_PAD": d_pad, "BLOCK_M": block_m, "BLOCK_N": block_n},
+                            aligned=tuple(range(5)) if aligned else (), num_warps=warps, num_stages=stages,
+                            grid="custom"))
+    sig = {"cu_q_ptr": "*i32", "cu_kv_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "n_seqs": "i32",
+           "n_rows": "i32", "has_cu_kv": "i32", "causal": "i32", "max_blocks": "i32", "n_blocks": "i32",
+           "block_size": "i32", "q_hint": "i32", "kv_hint": "i32", "BLOCK": "constexpr"}
+    out.append(dict(module="attention_prefill", fn="prefill_validate_kernel", key="one", signature=sig,
                     constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
     return out

@@ -43,7 +43,8 @@ std::string row_kernel_limits(const mojo_tensor *x) {
 const std::vector<OpDef> &all_ops() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> v;
-    for (auto family : {norm_ops, activation_ops, quant_ops, rope_ops, kv_cache_ops, attention_ops})
+    for (auto family :
+         {norm_ops, activation_ops, quant_ops, rope_ops, kv_cache_ops, attention_ops, attention_prefill_ops})
       for (auto &op : family()) v.push_back(op);
     return v;
   }();
