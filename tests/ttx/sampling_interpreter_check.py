@@ -30,7 +30,7 @@ import triton.runtime.interpreter as interpreter  # noqa: E402
 import mojo  # noqa: E402
 import sampling  # noqa: E402
 
-BLOCK, WBLOCK, CAP = 2048, 512, 4096  # plugins/ttx/aot/specs.py
+WBLOCK, CAP = 256, 4096  # plugins/ttx/aot/specs.py
 
 
 def exact_fma32(x, y, z):
@@ -102,7 +102,7 @@ def run_ttx(logits, uniform, seed_offset, row_top_p, n_cand, keep, top_p, fv, is
         logits, uniform if uniform is not None else any_ptr, seed_offset if seed_offset is not None else any_ptr,
         row_top_p if row_top_p is not None else any_ptr, probs, tok64, tok32, ws, err, rows, vocab, n_cand, keep,
         top_p, fv, int(is_top_p), soft, int(uniform is not None), int(row_top_p is not None), int(int64),
-        BLOCK=BLOCK, WBLOCK=WBLOCK, CAP=CAP)
+        WBLOCK=WBLOCK, CAP=CAP)
     return int(err.item()), probs, (tok64 if int64 else tok32)
 
 
@@ -116,6 +116,9 @@ def logits_for(rows, vocab, dtype, kind, seed):
         x = torch.randn(rows, vocab, generator=g)
         x[:, ::3] = float("-inf")
         x[torch.arange(rows), torch.randint(0, vocab, (rows,), generator=g)] = 40.0
+    elif kind == "classes":  # the top values fill whole residue classes mod 4096: the group threshold overflows
+        x = torch.randn(rows, vocab, generator=g)
+        x[:, torch.arange(vocab) % 4096 < 2000] += 20.0
     else:
         raise ValueError(kind)
     return x.to(dtype).contiguous()
@@ -176,6 +179,8 @@ def cases(full):
     out.append(("top_k_sampling", 4099, dict(top_k=4097)))
     out.append(("top_p_sampling", 4099, dict(top_p=0.95, rand_top_k=4097, min_tokens_to_keep=4097)))
     out.append(("top_p_sampling", 4096, dict(top_p=1.0, rand_top_k=4096)))
+    out.append(("top_k_sampling", 32000, dict(top_k=2000), "classes"))
+    out.append(("top_p_sampling", 32000, dict(top_p=0.8, rand_top_k=2000, min_tokens_to_keep=700), "classes"))
     return out
 
 
@@ -195,12 +200,12 @@ def main():
     t0 = time.time()
     n = fails = 0
     dtypes = (torch.float32, torch.bfloat16, torch.float16)
-    for i, (op, vocab, attrs) in enumerate(cases(args.full)):
+    for i, (op, vocab, attrs, *forced) in enumerate(cases(args.full)):
         for j, dtype in enumerate(dtypes):
             # Vary the rest per case: batch 1..8, fewer programs than rows, randomness, index dtype, data.
             seed = 10 * i + j
             rows = 1 + (seed * 5) % 8
-            kind = ("normal", "ties", "peaked")[(i + j) % 3] if j else "normal"
+            kind = forced[0] if forced else ("normal", "ties", "peaked")[(i + j) % 3] if j else "normal"
             seeded, int64 = bool(seed % 2), bool((seed // 2) % 2)
             tag = (f"{op} V={vocab} {str(dtype)[6:]} rows={rows} {kind} {'philox' if seeded else 'uniform'} "
                    f"{'int64' if int64 else 'int32'} {attrs}")

@@ -29,10 +29,10 @@ DECODE_TILES = ((64, 64, 4), (128, 64, 4), (256, 32, 4))
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.
 ACT_BLOCK, ACT_WARPS = 4096, 8
 
-# top_k_sampling / top_p_sampling: programs stride over the rows; BLOCK elements per count/gather step, WBLOCK per
-# weighted step, CAP keys sorted at once (ops/sampling.cpp kTileCap). No FMA contraction: the integer weights
-# must round exactly as the cpu reference's (mojo_common/sampling_math.h).
-SAMPLING_BLOCK, SAMPLING_WBLOCK, SAMPLING_CAP, SAMPLING_WARPS = 2048, 512, 4096, 16
+# top_k_sampling / top_p_sampling: programs stride over the rows; CAP keys sorted at once (ops/sampling.cpp
+# kTileCap) and CAP elements per step of the plain passes, WBLOCK per step of a radix descent. No FMA
+# contraction: the integer weights must round exactly as the cpu reference's (mojo_common/sampling_math.h).
+SAMPLING_WBLOCK, SAMPLING_CAP, SAMPLING_WARPS = 256, 4096, 16
 EXACT_FP = {"enable_fp_fusion": False}
 
 
@@ -106,9 +106,9 @@ def specs():
                "probs_ptr": "*fp32", "tok64_ptr": "*i64", "tok32_ptr": "*i32", "ws_ptr": "*u64", "err_ptr": "*i32",
                "n_rows": "i32", "vocab": "i32", "n_cand": "i32", "keep": "i32", "top_p": "fp32", "filter_value": "fp32",
                "is_top_p": "i32", "soft_filter": "i32", "has_uniform": "i32", "has_row_top_p": "i32", "tok64": "i32",
-               "BLOCK": "constexpr", "WBLOCK": "constexpr", "CAP": "constexpr"}
+               "WBLOCK": "constexpr", "CAP": "constexpr"}
         out.append(dict(module="sampling", fn="sampling_kernel", key=f"dtype={dt}", signature=sig,
-                        constexprs={"BLOCK": SAMPLING_BLOCK, "WBLOCK": SAMPLING_WBLOCK, "CAP": SAMPLING_CAP},
+                        constexprs={"WBLOCK": SAMPLING_WBLOCK, "CAP": SAMPLING_CAP},
                         aligned=(), num_warps=SAMPLING_WARPS, num_stages=1, grid="custom", options=EXACT_FP))
     sig = {"uniform_ptr": "*fp32", "top_p_ptr": "*fp32", "err_ptr": "*i32", "n_rows": "i32", "has_uniform": "i32",
            "has_row_top_p": "i32", "BLOCK": "constexpr"}

@@ -149,35 +149,11 @@ def _digit(keys, s, d):
 
 
 @triton.jit
-def _narrow_count(row_ptr, n, lo, x, fit, BLOCK: tl.constexpr, CAP: tl.constexpr):
-    """Radix descent (11-bit digits, count histograms) toward the (x + 1)-th largest key >= lo. Returns
-    (s, prefix, above): that key's bits above s are prefix, and `above` keys >= lo lie above its bucket. Stops
-    once the bucket (fit: the bucket and every key above it) holds at most CAP keys."""
-    s = tl.full([], 64, tl.int32)
-    prefix = tl.full([], 0, tl.uint64)
-    above = tl.full([], 0, tl.int64)
-    count = n.to(tl.int64)
-    bins = tl.arange(0, 2048)
-    while (count > CAP) & (s > 0):
-        d = tl.minimum(s, 11)
-        hist = tl.zeros([2048], tl.int32)
-        for start in range(0, n, BLOCK):
-            keys, _ = _row_keys(row_ptr, start + tl.arange(0, BLOCK), n)
-            hist += tl.histogram(_digit(keys, s, d), 2048, mask=_in_bucket(keys, lo, s, prefix))
-        ge = tl.cumsum(hist, 0, reverse=True)
-        b = tl.max(tl.where(above + ge > x, bins, -1), 0)
-        h = tl.sum(tl.where(bins == b, hist, 0), 0).to(tl.int64)
-        above = above + tl.sum(tl.where(bins == b, ge, 0), 0) - h
-        prefix = (prefix << d.to(tl.uint64)) | b.to(tl.uint64)
-        s = s - d
-        count = tl.where(fit, above + h, h)
-    return s, prefix, above
-
-
-@triton.jit
-def _narrow_weight(row_ptr, n, lo, x, mk, cut, wfv, WBLOCK: tl.constexpr, CAP: tl.constexpr):
-    """Radix descent (4-bit digits, int64 weight sums) toward the first key >= lo, in descending order, whose
-    running weight exceeds x. Returns (s, prefix, above) with `above` the weight above its bucket."""
+def _narrow(row_ptr, n, lo, x, count_mode, fit, mk, cut, wfv, WBLOCK: tl.constexpr, CAP: tl.constexpr):
+    """Radix descent (4-bit digits) toward the first key >= lo, in descending order, whose running weight
+    exceeds x (count_mode: weight 1 per key, i.e. the (x + 1)-th largest). Returns (s, prefix, above): that
+    key's bits above s are prefix and the keys above its bucket weigh `above`. Stops once the bucket (fit: the
+    bucket and every key above it) holds at most CAP keys. Per-digit sums stay in registers until a pass ends."""
     s = tl.full([], 64, tl.int32)
     prefix = tl.full([], 0, tl.uint64)
     above = tl.full([], 0, tl.int64)
@@ -185,62 +161,67 @@ def _narrow_weight(row_ptr, n, lo, x, mk, cut, wfv, WBLOCK: tl.constexpr, CAP: t
     digits = tl.arange(0, 16)
     while (count > CAP) & (s > 0):
         d = tl.minimum(s, 4)
-        acc_w = tl.zeros([16], tl.int64)
-        acc_c = tl.zeros([16], tl.int32)
+        acc_w = tl.zeros([WBLOCK, 16], tl.int64)
+        acc_c = tl.zeros([WBLOCK, 16], tl.int32)
         for start in range(0, n, WBLOCK):
             keys, v = _row_keys(row_ptr, start + tl.arange(0, WBLOCK), n)
             inside = _in_bucket(keys, lo, s, prefix)
-            w = tl.where(inside, _weight(keys, v, mk, cut, wfv), 0)
+            if count_mode:
+                w = inside.to(tl.int64)
+            else:
+                w = tl.where(inside, _weight(keys, v, mk, cut, wfv), 0)
             ge = tl.where(inside, _digit(keys, s, d), -1)[:, None] >= digits[None, :]
-            acc_w += tl.sum(tl.where(ge, w[:, None], 0), 0)
-            acc_c += tl.sum(ge.to(tl.int32), 0)
-        b = tl.max(tl.where(above + acc_w > x, digits, -1), 0)
-        count = (tl.sum(tl.where(digits == b, acc_c, 0), 0) - tl.sum(tl.where(digits == b + 1, acc_c, 0), 0)).to(
-            tl.int64)
-        above += tl.sum(tl.where(digits == b + 1, acc_w, 0), 0)
+            acc_w += tl.where(ge, w[:, None], 0)
+            acc_c += ge.to(tl.int32)
+        ge_w = tl.sum(acc_w, 0)  # weight and count of the bucket's keys whose digit is >= k
+        ge_c = tl.sum(acc_c, 0).to(tl.int64)
+        b = tl.max(tl.where(above + ge_w > x, digits, -1), 0)
+        above += tl.sum(tl.where(digits == b + 1, ge_w, 0), 0)
+        inner = tl.sum(tl.where(digits == b, ge_c, 0), 0) - tl.sum(tl.where(digits == b + 1, ge_c, 0), 0)
+        count = tl.where(fit, above + inner, inner)  # fit runs in count mode: above counts keys
         prefix = (prefix << d.to(tl.uint64)) | b.to(tl.uint64)
         s = s - d
     return s, prefix, above
 
 
 @triton.jit
-def _gather_sorted(row_ptr, n, lo, s, prefix, fit, slot_ptr, BLOCK: tl.constexpr, CAP: tl.constexpr):
-    """The keys >= lo of the bucket (fit: and every key above it), at most CAP, sorted descending through the
-    program's workspace slot; 0 pads the tail."""
-    first = tl.where(s >= 64, 0, prefix << tl.minimum(s, 63).to(tl.uint64))
-    last = first | ((tl.full([], 1, tl.uint64) << tl.minimum(s, 63).to(tl.uint64)) - 1)
-    last = tl.where(fit | (s >= 64), KEY_MAX, last)
+def _group_maxima(row_ptr, n, slot_ptr, CAP: tl.constexpr):
+    """Stores into the slot the largest key of each residue class of the ids mod CAP (0 for an empty class) and
+    returns the smallest key of the row. The K-th largest of those maxima (K <= CAP) is a key with at least K
+    keys at or above it, and for real logits not many more: the usual candidate threshold, in one cheap pass."""
+    hi = tl.zeros([CAP], tl.uint64)
+    lo = tl.full([CAP], KEY_MAX, tl.uint64)
+    for start in range(0, n, CAP):
+        keys, _ = _row_keys(row_ptr, start + tl.arange(0, CAP), n)
+        hi = tl.maximum(hi, keys)
+        lo = tl.minimum(lo, tl.where(keys != 0, keys, KEY_MAX))
+    tl.debug_barrier()  # the previous row's tile loads are done before the slot is rewritten
+    tl.store(slot_ptr + tl.arange(0, CAP), hi)
+    return tl.min(lo, 0)
+
+
+@triton.jit
+def _gather(row_ptr, n, lo, first, last, slot_ptr, CAP: tl.constexpr):
+    """Copies the keys k >= lo with first <= k <= last into the slot (the first CAP of them, in id order) and
+    returns how many there are."""
     tl.debug_barrier()  # the previous tile's loads are done before the slot is rewritten
     count = tl.full([], 0, tl.int32)
-    for start in range(0, n, BLOCK):
-        keys, _ = _row_keys(row_ptr, start + tl.arange(0, BLOCK), n)
+    for start in range(0, n, CAP):
+        keys, _ = _row_keys(row_ptr, start + tl.arange(0, CAP), n)
         take = (keys >= lo) & (keys >= first) & (keys <= last)
         pos = count + tl.cumsum(take.to(tl.int32), 0) - 1
         tl.store(slot_ptr + pos, keys, mask=take & (pos < CAP))
         count += tl.sum(take.to(tl.int32), 0)
-    tl.debug_barrier()  # the block's stores are visible to every thread
-    j = tl.arange(0, CAP)
-    return tl.sort(tl.load(slot_ptr + j, mask=j < count, other=0), descending=True)
+    return count
 
 
 @triton.jit
-def _row_total(row_ptr, n, lo, mk, cut, wfv, BLOCK: tl.constexpr):
-    z = tl.full([], 0, tl.int64)
-    for start in range(0, n, BLOCK):
-        keys, v = _row_keys(row_ptr, start + tl.arange(0, BLOCK), n)
-        z += tl.sum(tl.where(keys >= lo, _weight(keys, v, mk, cut, wfv), 0), 0)
-    return z
-
-
-@triton.jit
-def _row_extremes(row_ptr, n, BLOCK: tl.constexpr):
-    hi = tl.full([], 0, tl.uint64)
-    lo = tl.full([], KEY_MAX, tl.uint64)
-    for start in range(0, n, BLOCK):
-        keys, _ = _row_keys(row_ptr, start + tl.arange(0, BLOCK), n)
-        hi = tl.maximum(hi, tl.max(keys, 0))
-        lo = tl.minimum(lo, tl.min(tl.where(keys != 0, keys, KEY_MAX), 0))
-    return hi, lo
+def _row_total(row_ptr, n, lo, mk, cut, wfv, CAP: tl.constexpr):
+    z = tl.zeros([CAP], tl.int64)
+    for start in range(0, n, CAP):
+        keys, v = _row_keys(row_ptr, start + tl.arange(0, CAP), n)
+        z += tl.where(keys >= lo, _weight(keys, v, mk, cut, wfv), 0)
+    return tl.sum(z, 0)
 
 
 @triton.jit
@@ -265,28 +246,29 @@ def _tile_sample(tile, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, CAP: t
     return tl.max(tl.where(j == c, tile, 0), 0), tl.sum(tl.where(j == c, w, 0), 0), z
 
 
-# The steps of one row (_sample_row). K' > CAP runs LOWEST..DRAW, skipping the selects it does not need.
-LOWEST = tl.constexpr(0)  # count select: the K'-th key, the lowest candidate (skipped when K' = V)
-NUCLEUS = tl.constexpr(1)  # weighted select: the top_p crossing, the last key kept (top_p only)
-KEEP = tl.constexpr(2)  # count select: the min_tokens_to_keep-th candidate (top_p only)
-DRAW = tl.constexpr(3)  # weighted select: the draw
-TILE = tl.constexpr(4)  # K' <= CAP: the K' candidates in one tile, everything decided there
-DONE = tl.constexpr(5)
+# The steps of one row (_sample_row).
+GROUPS = tl.constexpr(0)  # the slot holds the group maxima: the row maximum, the K'-th group maximum
+TILE = tl.constexpr(1)  # K' <= CAP: gather every key >= the K'-th group maximum, decide everything in the tile
+TILE_DESCENT = tl.constexpr(2)  # TILE's fallback when that gathers more than CAP keys: a count descent first
+LOWEST = tl.constexpr(3)  # K' > CAP, count select: the K'-th key, the lowest candidate (skipped when K' = V)
+NUCLEUS = tl.constexpr(4)  # weighted select: the top_p crossing, the last key kept (top_p only)
+KEEP = tl.constexpr(5)  # count select: the min_tokens_to_keep-th candidate (top_p only)
+DRAW = tl.constexpr(6)  # weighted select: the draw
+DONE = tl.constexpr(7)
 
 
 @triton.jit
-def _sample_row(row_ptr, n, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, slot_ptr, BLOCK: tl.constexpr,
-                WBLOCK: tl.constexpr, CAP: tl.constexpr):
-    """One row. Returns (chosen key, its weight, total weight). Every select goes through the one narrowing /
-    gather / sort below (one tl.sort in the code keeps the kernel small)."""
+def _sample_row(row_ptr, n, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, slot_ptr, WBLOCK: tl.constexpr,
+                CAP: tl.constexpr):
+    """One row. Returns (chosen key, its weight, total weight). Every step fills the slot once and goes through
+    the one load-and-sort below (a single tl.sort keeps the kernel small)."""
     zero = tl.full([], 0, tl.int64)
-    step = tl.full([], TILE, tl.int32)
+    kmin = _group_maxima(row_ptr, n, slot_ptr, CAP)
+    step = tl.full([], GROUPS, tl.int32)
+    count = tl.full([], CAP, tl.int32)  # keys in the slot
+    k0 = tl.full([], 0, tl.uint64)  # the K'-th group maximum
     lo = tl.full([], 1, tl.uint64)  # the lowest candidate key (1: every key)
     m = tl.full([], 0.0, tl.float32)
-    if n_cand > CAP:
-        kmax, lo = _row_extremes(row_ptr, n, BLOCK)
-        m = _key_value(kmax)
-        step = tl.full([], LOWEST, tl.int32)
     z = zero
     x = zero  # the target of the next weighted select
     mk = m  # weights of the candidates: keys >= cut weigh softmax_weight(v, mk), the others wfv
@@ -295,21 +277,31 @@ def _sample_row(row_ptr, n, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, s
     key = tl.full([], 0, tl.uint64)
     w = zero
     while step < DONE:
-        count_mode = (step == LOWEST) | (step == KEEP) | (step == TILE)
-        run = (step == DRAW) | (step == TILE) | ((step == LOWEST) & (n_cand < n)) | ((step == NUCLEUS) & (x < z)) | \
-            ((step == KEEP) & (keep > 1))
+        count_mode = (step == TILE_DESCENT) | (step == LOWEST) | (step == KEEP)
+        run = (step <= TILE_DESCENT) | (step == DRAW) | ((step == LOWEST) & (n_cand < n)) | \
+            ((step == NUCLEUS) & (x < z)) | ((step == KEEP) & (keep > 1))
+        sel_lo = tl.where((step == NUCLEUS) | (step == KEEP) | (step == DRAW), lo, 1)
+        target = tl.where(count_mode, tl.where(step == KEEP, keep - 1, n_cand - 1).to(tl.int64), x)
+        above = zero
+        if run & (step != GROUPS):
+            first = k0
+            last = tl.full([], KEY_MAX, tl.uint64)
+            if step != TILE:
+                fit = step == TILE_DESCENT
+                s, prefix, above = _narrow(row_ptr, n, sel_lo, target, count_mode, fit, mk, cut, wfv, WBLOCK, CAP)
+                first = tl.where(s >= 64, 0, prefix << tl.minimum(s, 63).to(tl.uint64))
+                last = tl.where(fit | (s >= 64), KEY_MAX,
+                                first | ((tl.full([], 1, tl.uint64) << tl.minimum(s, 63).to(tl.uint64)) - 1))
+            count = _gather(row_ptr, n, sel_lo, first, last, slot_ptr, CAP)
         found = tl.full([], 0, tl.uint64)
-        if run:
-            sel_lo = tl.where((step == LOWEST) | (step == TILE), 1, lo)
-            target = tl.where(step == KEEP, keep - 1, n_cand - 1).to(tl.int64)
-            if count_mode:
-                s, prefix, above = _narrow_count(row_ptr, n, sel_lo, target, step == TILE, BLOCK, CAP)
-            else:
-                target = x
-                s, prefix, above = _narrow_weight(row_ptr, n, sel_lo, x, mk, cut, wfv, WBLOCK, CAP)
-            tile = _gather_sorted(row_ptr, n, sel_lo, s, prefix, step == TILE, slot_ptr, BLOCK, CAP)
+        if run & (count <= CAP):
+            tl.debug_barrier()  # the slot's stores are visible to every thread
             j = tl.arange(0, CAP)
-            if step == TILE:
+            tile = tl.sort(tl.load(slot_ptr + j, mask=j < count, other=0), descending=True)
+            if step == GROUPS:
+                m = _key_value(tl.max(tile, 0))
+                k0 = tl.max(tl.where(j == n_cand - 1, tile, 0), 0)
+            elif step <= TILE_DESCENT:
                 key, w, z = _tile_sample(tile, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, CAP)
             elif count_mode:
                 found = tl.max(tl.where(j == target - above, tile, 0), 0)
@@ -317,11 +309,19 @@ def _sample_row(row_ptr, n, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, s
                 tw = tl.where(tile != 0, _weight(tile, _key_value(tile), mk, cut, wfv), 0)
                 c = tl.min(tl.where(above + tl.cumsum(tw, 0) > target, j, CAP), 0)
                 found = tl.max(tl.where(j == c, tile, 0), 0)
-        if step == LOWEST:
+        if step == GROUPS:
+            mk = m
+            lo = kmin
+            step = tl.where(n_cand <= CAP, TILE, LOWEST)
+        elif step == TILE:
+            step = tl.where(count <= CAP, DONE, TILE_DESCENT)
+        elif step == TILE_DESCENT:
+            step = DONE
+        elif step == LOWEST:
             if run:
                 lo = found
             cut = lo
-            z = _row_total(row_ptr, n, lo, m, lo, zero, BLOCK)
+            z = _row_total(row_ptr, n, lo, m, lo, zero, CAP)
             if is_top_p != 0:
                 x = _scale_floor(top_p, z)
                 step = NUCLEUS
@@ -338,14 +338,12 @@ def _sample_row(row_ptr, n, n_cand, keep, u, top_p, fv, is_top_p, soft_filter, s
             soft = (cut > lo) & (soft_filter != 0)  # removed candidates keep a finite filter_value's weight
             mk = tl.where(soft, tl.maximum(m, fv), m)
             wfv = tl.where(soft, _softmax_weight(fv, mk), zero)
-            z = _row_total(row_ptr, n, lo, mk, cut, wfv, BLOCK)
+            z = _row_total(row_ptr, n, lo, mk, cut, wfv, CAP)
             x = _scale_floor(u, z)
             step = DRAW
-        elif step == DRAW:
+        else:
             key = found
             w = _weight(key, _key_value(key), mk, cut, wfv)
-            step = DONE
-        else:
             step = DONE
     return key, w, z
 
@@ -371,7 +369,7 @@ def sampling_validate_kernel(uniform_ptr, top_p_ptr, err_ptr, n_rows, has_unifor
 @triton.jit
 def sampling_kernel(logits_ptr, uniform_ptr, seed_ptr, top_p_ptr, probs_ptr, tok64_ptr, tok32_ptr, ws_ptr, err_ptr,
                     n_rows, vocab, n_cand, keep, top_p, filter_value, is_top_p, soft_filter, has_uniform,
-                    has_row_top_p, tok64, BLOCK: tl.constexpr, WBLOCK: tl.constexpr, CAP: tl.constexpr):
+                    has_row_top_p, tok64, WBLOCK: tl.constexpr, CAP: tl.constexpr):
     """Program p samples rows p, p + P, ... with K' = n_cand candidates (top_k: is_top_p = 0), keep =
     min(min_tokens_to_keep, K'), soft_filter = filter_value is finite; tokens to tok64_ptr (tok64) or
     tok32_ptr. Absent tensors are passed as any pointer and never read."""
@@ -388,8 +386,8 @@ def sampling_kernel(logits_ptr, uniform_ptr, seed_ptr, top_p_ptr, probs_ptr, tok
         p = top_p
         if has_row_top_p != 0:
             p = tl.load(top_p_ptr + r)
-        key, w, z = _sample_row(row, vocab, n_cand, keep, u, p, filter_value, is_top_p, soft_filter, slot, BLOCK,
-                                WBLOCK, CAP)
+        key, w, z = _sample_row(row, vocab, n_cand, keep, u, p, filter_value, is_top_p, soft_filter, slot, WBLOCK,
+                                CAP)
         # weight_probability: w / Z rounded once to double (fp64 division is IEEE: div.rn.f64), then to float.
         tl.store(probs_ptr + r, (w.to(tl.float64) / z.to(tl.float64)).to(tl.float32))
         if tok64 != 0:
