@@ -49,7 +49,13 @@ const mojo_attr *Attrs::data() const {
   return view_.empty() ? nullptr : view_.data();
 }
 
-std::string Attrs::describe() const {
+std::string Attrs::describe(bool full) const {
+  auto list = [full](const auto &values, const char *what) {
+    if (!full && values.size() > 8) return "[" + std::to_string(values.size()) + " " + what + "]";
+    std::string out = "[";
+    for (size_t k = 0; k < values.size(); ++k) out += (k ? "," : "") + std::to_string(values[k]);
+    return out + "]";
+  };
   std::string out;
   for (const Value &v : values_) {
     out += (out.empty() ? "" : ", ") + v.name + "=";
@@ -57,8 +63,8 @@ std::string Attrs::describe() const {
       case MOJO_ATTR_INT: out += std::to_string(v.i); break;
       case MOJO_ATTR_BOOL: out += v.i ? "true" : "false"; break;
       case MOJO_ATTR_FLOAT: out += std::to_string(v.f); break;
-      case MOJO_ATTR_INT_ARRAY: out += "[" + std::to_string(v.ints.size()) + " ints]"; break;
-      case MOJO_ATTR_FLOAT_ARRAY: out += "[" + std::to_string(v.floats.size()) + " floats]"; break;
+      case MOJO_ATTR_INT_ARRAY: out += list(v.ints, "ints"); break;
+      case MOJO_ATTR_FLOAT_ARRAY: out += list(v.floats, "floats"); break;
       default: out += v.s;
     }
   }

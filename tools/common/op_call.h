@@ -23,8 +23,9 @@ class Attrs {
   Attrs &floats(const std::string &name, const std::vector<double> &v);
   const mojo_attr *data() const;
   size_t size() const { return values_.size(); }
-  // "name=value, ..." for reports.
-  std::string describe() const;
+  // "name=value, ..." for reports; arrays longer than 8 show their length only, unless `full` (an exact key:
+  // two attribute sets with equal full descriptions create the same op).
+  std::string describe(bool full = false) const;
 
  private:
   struct Value {

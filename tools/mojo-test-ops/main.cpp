@@ -42,7 +42,7 @@ struct Options {
   bool json_out = false, list = false, quick = false, self_check = false, require_coverage = false;
   bool verbose = false;
   bool graph = false;  // device backends: plan + run captured in a CUDA graph on a private stream, replayed
-  bool reuse = false;  // device backends: one op handle per (op, attrs, dtypes, ranks), run at every case's sizes
+  bool reuse = false;  // one op handle per (op, attrs, dtypes, ranks), run at every case's sizes
   bool emit_digests = false;  // internal: the thread-count child of --self-check prints one digest per case
 };
 
@@ -59,7 +59,7 @@ void usage(FILE *f) {
                "  --require-coverage  ops of the schema without any case are a failure (advisory otherwise)\n"
                "  --graph             device backends: capture plan + run in a CUDA graph on a non-default stream,\n"
                "                      replay it twice, then check and compare as usual\n"
-               "  --reuse             device backends: one op handle per (op, attrs, dtypes, ranks), created by its\n"
+               "  --reuse             one op handle per (op, attrs, dtypes, ranks), created by its\n"
                "                      first case and run at the sizes of every later one\n"
                "exit: 0 all OK or NOT_SUPPORTED, 1 a failure, 2 usage, 77 the backend is not loaded\n");
 }
@@ -190,7 +190,7 @@ std::map<std::string, mojo_op *> g_reused_ops;
 
 std::string reuse_key(const OpCase &c, const std::vector<const mojo_tensor *> &in,
                       const std::vector<const mojo_tensor *> &out) {
-  std::string key = c.op + "|" + c.attrs.describe();
+  std::string key = c.op + "|" + c.attrs.describe(/*full=*/true);
   for (const auto *list : {&in, &out})
     for (const mojo_tensor *t : *list)
       key += t ? "|" + std::to_string(mojo::common::dtype_id(t->dtype)) + "/" + std::to_string(t->ndim) : "|-";
@@ -234,7 +234,7 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
   mojo_op *op = nullptr;
   mojo::tools::Status st;
   bool owned = true;
-  if (reuse && !host && c.expect == MOJO_STATUS_SUCCESS) {
+  if (reuse && c.expect == MOJO_STATUS_SUCCESS) {
     const std::string key = reuse_key(c, in, out);
     if (auto it = g_reused_ops.find(key); it != g_reused_ops.end()) {
       op = it->second;

@@ -1,5 +1,7 @@
 // Norm family: rms/layer norm, the residual-add variants, their per-token quantizing forms and
-// dynamic_quant (a norm-less row quantizer sharing the same kernel), all through launch_norm.
+// dynamic_quant (a norm-less row quantizer sharing the same kernel), all through launch_norm; and
+// residual_add_norm_cast (mixed dtypes, fp8 output) through launch_norm_cast.
+#include "kernels/norm_cast.h"
 #include "op_entry.h"
 
 namespace mojo::cuda {
@@ -89,6 +91,42 @@ std::string accept_quant(const mojo_op_sig &sig, int *code) {
   return "";
 }
 
+// Inputs: x, residual, weight, bias; outputs: out (out_dtype), residual_out (residual's dtype).
+std::string residual_add_norm_cast(const Call &c) {
+  const mojo_tensor *x = c.input(0), *res = c.input(1), *w = c.input(2), *b = c.input(3), *out = c.output(0);
+  NormCastArgs a{};
+  a.x_dtype = dt_of(x);
+  a.residual_dtype = dt_of(res);
+  a.weight_dtype = dt_of(w);
+  a.bias_dtype = b ? dt_of(b) : Dt::F32;
+  a.out_fp8 = common::dtype_id(out->dtype) == MOJO_DT_FP8_E4M3FN;
+  a.out_dtype = dt_of(out);
+  a.rows = rows_of(x);
+  a.cols = cols_of(x);
+  a.x = c.ptr(x);
+  a.residual = c.ptr(res);
+  a.weight = c.ptr(w);
+  a.bias = c.ptr(b);
+  a.out = c.mut_ptr(out);
+  a.residual_out = c.mut_ptr(c.output(1));
+  a.post = c.s("norm_pos") == "post";
+  a.layer_norm = c.s("norm_type") == "layer";
+  a.eps = float(c.f("eps"));
+  a.out_scale = float(c.f("out_scale"));
+  return cuda_message(launch_norm_cast(a, c.stream));
+}
+
+std::string accept_norm_cast(const mojo_op_sig &sig, int *code) {
+  const mojo_tensor *x = sig.inputs[0];
+  *code = MOJO_DECLINE_SHAPE;
+  if (x->shape[x->ndim - 1] > kNormCastMaxCols)
+    return "cuda residual_add_norm_cast keeps a row in one block's registers: at most " +
+           std::to_string(kNormCastMaxCols) + " elements";
+  if (rows_of(x) > kNormCastMaxRows)
+    return "cuda residual_add_norm_cast runs one block per row: at most " + std::to_string(kNormCastMaxRows) + " rows";
+  return "";
+}
+
 }  // namespace
 
 std::vector<Entry> norm_entries() {
@@ -102,6 +140,7 @@ std::vector<Entry> norm_entries() {
       {{"residual_add_rms_norm_quant", kFloatMask, kGraphSafe}, residual_add_rms_norm_quant, accept_quant},
       {{"residual_add_layer_norm_quant", kFloatMask, kGraphSafe}, residual_add_layer_norm_quant, accept_quant},
       {{"dynamic_quant", kFloatMask, kGraphSafe}, dynamic_quant, accept_quant},
+      {{"residual_add_norm_cast", kFloatMask, kGraphSafe}, residual_add_norm_cast, accept_norm_cast},
   };
 }
 

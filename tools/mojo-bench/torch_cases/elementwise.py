@@ -43,6 +43,21 @@ def rms_quant(x, w, smooth=None, qdtype=torch.int8):
     return dyn_quant(y, None, qdtype)
 
 
+def add_norm_cast(x, r, w, b, out_dtype, eps=1e-6):
+    s = (x.float() + r.float()).to(r.dtype)
+    sf = s.float()
+    y = sf * torch.rsqrt(sf.pow(2).mean(-1, keepdim=True) + eps) * w.float()
+    if out_dtype == torch.float8_e4m3fn:
+        y = y.clamp(-448, 448)
+    return y.to(out_dtype), s
+
+
+def setup_add_norm_cast(case):
+    dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "fp8_e4m3fn": torch.float8_e4m3fn}
+    x, r, w = (torch.randn(t["shape"], device="cuda").to(dt[t["dtype"]]) for t in case["inputs"][:3])
+    return [x, r, w, None, dt[case["outputs"][0]["dtype"]]]
+
+
 VARIANTS = {
     "rms_norm": {
         "eager": rms_composite,
@@ -65,6 +80,9 @@ VARIANTS = {
     "dynamic_quant": {"eager": dyn_quant, "compile": torch.compile(dyn_quant)},
     "rms_norm_quant": {"eager": rms_quant, "compile": torch.compile(rms_quant)},
     "gelu": {"eager": F.gelu, "compile": torch.compile(F.gelu)},
+    "residual_add_norm_cast": {"eager": add_norm_cast, "compile": torch.compile(add_norm_cast)},
 }
+
+SETUPS = {"residual_add_norm_cast": setup_add_norm_cast}
 
 
