@@ -172,6 +172,38 @@ TEST(TtxChoice, PrefillDeclinesWideHeadsAndCustomMasks) {
   EXPECT_EQ(code, MOJO_DECLINE_OTHER);
 }
 
+TEST(TtxChoice, SamplingAsksForOneTileSlotPerRowAndDeclinesHugeVocabularies) {
+  for (const char *name : {"top_k_sampling", "top_p_sampling"}) {
+    const OpDef *op = nullptr;
+    for (const OpDef &o : all_ops())
+      if (std::string(o.decl.op) == name) op = &o;
+    ASSERT_NE(op, nullptr) << name;
+    ASSERT_NE(op->workspace, nullptr) << name;
+    int64_t shape[2] = {8, 152064};
+    mojo_tensor x{};
+    x.ndim = 2;
+    x.shape = shape;
+    x.dtype = {MOJO_DTYPE_CODE_BFLOAT, 16, 1};
+    const mojo_tensor *ins[] = {&x};
+    mojo_op_sig sig{};
+    sig.struct_size = sizeof sig;
+    sig.op = name;
+    sig.inputs = ins;
+    sig.n_inputs = 1;
+    const size_t slot = 4096 * sizeof(uint64_t);  // aot/specs.py SAMPLING_CAP keys
+    EXPECT_EQ(op->workspace(sig), 8 * slot);
+    shape[0] = 0;
+    EXPECT_EQ(op->workspace(sig), slot);
+    shape[0] = 100000;
+    EXPECT_EQ(op->workspace(sig), 256 * slot);  // more rows stride over the programs
+    int code = 0;
+    EXPECT_EQ(op->accept(sig, &code), "");
+    shape[1] = int64_t(1) << 23;
+    EXPECT_NE(op->accept(sig, &code), "");
+    EXPECT_EQ(code, MOJO_DECLINE_SHAPE);
+  }
+}
+
 TEST(TtxLaunch, ArgumentPackMustMatchTheKernelParameters) {
   ManifestRow row{};
   row.kernel = "k";
