@@ -168,7 +168,9 @@ class ShapeSolver:
             v = attrs.get(name)
             if v is not None:
                 b.syms[name] = int(v)
-        matched = {}  # spec text -> (alternative index, dims)
+        # spec text -> [(alternative index, dims)] of the inputs with that spec, in schema order: the n-th
+        # output with a spec takes the '_' dims of the n-th such input (apply_rope: q -> q_out, k -> k_out).
+        matched = {}
         for (name, spec, alts), dims in zip(self.inputs, in_dims):
             if dims is None:
                 continue
@@ -178,12 +180,16 @@ class ShapeSolver:
                 nb = match(p, dims, b)
                 if nb is not None:
                     b = nb
-                    matched.setdefault(spec, (p.index, dims))
+                    matched.setdefault(spec, []).append((p.index, dims))
                     break
         result = []
+        taken = {}
         for name, spec, alts in self.outputs:
             shape = None
+            n = taken.get(spec, 0)
+            taken[spec] = n + 1
             same = matched.get(spec)
+            same = same[min(n, len(same) - 1)] if same else None
             if same is not None:
                 shape = evaluate(alts[same[0]], b, same[1])
             if shape is None:

@@ -36,6 +36,14 @@ def test_alternatives_and_underscore_follow_the_same_input():
     assert s.solve([(1, 5, 2, 8), (1, 5, 4)], {}) == [(1, 5, 2, 8)]
 
 
+def test_outputs_sharing_a_spec_pair_with_the_inputs_in_order():
+    # apply_rope under GQA: k has fewer heads than q, and k_out must follow k, not q.
+    spec = "[_, _, Dh] | [_, _, _, Dh]"
+    s = solver([("q", spec), ("k", spec), ("cos", "[_, Dr] | [_, _, Dr]")], [("q_out", spec), ("k_out", spec)])
+    assert s.solve([(5, 8, 64), (5, 2, 64), (5, 64)], {}) == [(5, 8, 64), (5, 2, 64)]
+    assert s.solve([(1, 8, 5, 64), (1, 2, 5, 64), (5, 64)], {}) == [(1, 8, 5, 64), (1, 2, 5, 64)]
+
+
 def test_parse_conditions():
     alts = parse_spec("[N, K] if weight_layout=NK else [K, N]")
     assert [a.condition_holds({"weight_layout": "NK"}) for a in alts] == [True, False]
