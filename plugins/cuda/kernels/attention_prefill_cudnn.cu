@@ -10,12 +10,17 @@ __global__ void cudnn_prefill_metadata_kernel(const CudnnPrefillMetadataArgs a) 
   const bool bad = error_raised(a.error_word);
   const bool live = b < a.run_batch && !bad;
   if (threadIdx.x == 0) {
-    int32_t n = 0, L = 0;
+    // A sequence cuDNN must skip has no query rows and one key (block 0, slot 0): no zero-length key range,
+    // which older cuDNN versions do not all handle (zero-length sequences are documented from 9.25 on).
+    int32_t n = 0, L = 1;
     const int64_t first = bad ? 0 : a.cu_q[live ? b : a.run_batch];
     if (live) {
-      n = a.cu_q[b + 1] - a.cu_q[b];
-      L = a.cu_kv ? a.cu_kv[b + 1] - a.cu_kv[b] : n;
-      if (n <= 0 || L <= 0) n = L = 0;
+      const int32_t q_len = a.cu_q[b + 1] - a.cu_q[b];
+      const int32_t kv_len = a.cu_kv ? a.cu_kv[b + 1] - a.cu_kv[b] : q_len;
+      if (q_len > 0 && kv_len > 0) {
+        n = q_len;
+        L = kv_len;
+      }
     }
     a.seq_q[b] = n;
     a.seq_kv[b] = L;

@@ -23,10 +23,10 @@ struct CudnnPrefillMetadataArgs {
   int32_t *page_table;      // [graph_batch, graph_max_blocks]
 };
 
-// Sequence b < run_batch gets n and L (both 0 when either is, so cuDNN writes none of its rows) and the
-// element offset cu_q[b] * Hq * D; rows past run_batch are empty. The page table is the block table with
-// unused or invalid entries replaced by block 0 (never read past L). When the validation pass raised an error,
-// every length is 0: cuDNN then writes nothing, as the op's contract requires.
+// Sequence b < run_batch gets n and L and the element offset cu_q[b] * Hq * D; a skipped one (n = 0 or L = 0),
+// the rows past run_batch, and every row when the validation pass raised an error get n = 0 (cuDNN writes
+// none of their rows: nothing is written for a bad call, as the op's contract requires) and L = 1. The page
+// table is the block table with unused or invalid entries replaced by block 0 (never read past L).
 cudaError_t launch_cudnn_prefill_metadata(const CudnnPrefillMetadataArgs &a, cudaStream_t stream);
 
 }  // namespace mojo::cuda
