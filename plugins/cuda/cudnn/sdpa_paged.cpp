@@ -30,7 +30,8 @@ namespace fe = cudnn_frontend;
 using common::cat;
 
 // One cuDNN handle per device, made on first use and kept for the process (destroying it at exit could
-// outlive the CUDA context). cudnnSetStream + execute happen under `lock`: runs may come from several threads.
+// outlive the CUDA context). A handle serves one thread at a time: graph builds and cudnnSetStream + execute
+// happen under `lock` (creates and runs may come from several threads).
 struct DeviceHandle {
   std::mutex lock;
   cudnnHandle_t handle = nullptr;
@@ -236,6 +237,7 @@ PagedPrefill *create(const mojo_op_sig &sig, size_t *workspace_bytes) {
     std::string err;
     s->handle = device_handle(sig.device.device_id, &err);
     if (s->handle == nullptr) return decline(err);
+    std::lock_guard<std::mutex> g(s->handle->lock);  // cuDNN: one thread at a time per handle
     if (std::string why = build(*s, sig.device.device_id); !why.empty()) return decline(why);
   } catch (const std::exception &e) {
     return decline(cat("cudnn-frontend: ", e.what()));
