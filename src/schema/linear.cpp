@@ -1,4 +1,5 @@
 // Linear / GEMM ops (spec/linear_quant.md).
+#include "mojo_common/dtype.h"
 #include "schema/schema.h"
 #include "schema/validate.h"
 
@@ -19,6 +20,20 @@ std::string features_rule(const OpCall &c) {
   return "";
 }
 
+// quant_linear: quant_dtype / weight_dtype restate the dtypes of x / weight; when given as int8 or fp8_e4m3fn they
+// must agree. Other values reach the backends, which answer UNSUPPORTED.
+std::string quant_dtypes_rule(const OpCall &c) {
+  for (auto [attr, input] : {std::pair{"quant_dtype", "x"}, std::pair{"weight_dtype", "weight"}}) {
+    const std::string named = c.attr_string(attr);
+    if (named != "int8" && named != "fp8_e4m3fn") continue;
+    const std::string actual = common::dtype_name(common::dtype_id(c.tensor(input)->dtype));
+    if (named != actual)
+      return std::string("attribute '") + attr + "' is " + named + ", expected " + actual + " (the dtype of input '" +
+             input + "')";
+  }
+  return "";
+}
+
 }  // namespace
 
 void declare_linear_ops(std::vector<OpSchema> &ops) {
@@ -29,20 +44,23 @@ void declare_linear_ops(std::vector<OpSchema> &ops) {
                  {{"out", "=x", "[..., N]"}},
                  {layout_attr("NK")}});
   ops.push_back({"quant_linear", "linear",
-                 "W8A8 GEMM: acc = sum_k int32(x[m, k]) * int32(W[k, n]) exactly in int32; "
-                 "y = cast(output_dtype, (float32(acc) * x_scale[m]) * weight_scale[n]).",
-                 {{"x", "int8", "[M, K]", false, false, "quantized activations"},
+                 "W8A8 / FP8 GEMM with per-token and per-channel scales: acc = sum_k x[m, k] * W[k, n] (int8: exact "
+                 "in int32; fp8_e4m3fn: the products are exact in fp32 and summed in fp32 in any order, the reference "
+                 "sums them exactly); y = cast(output_dtype, (float32(acc) * x_scale[m]) * weight_scale[n]).",
+                 {{"x", "int8|fp8_e4m3fn", "[M, K]", false, false, "quantized activations"},
                   {"x_scale", "fp32", "[M] | [M, 1]", false, false, "per-token dequantization scale"},
-                  {"weight", "int8", "[K, N] if weight_layout=KN else [N, K]"},
+                  {"weight", "=x", "[K, N] if weight_layout=KN else [N, K]"},
                   {"weight_scale", "bf16|fp32", "[N]", false, false, "per-output-channel dequantization scale"}},
                  {{"out", "@output_dtype", "[M, N]"}},
                  {layout_attr("KN"),
                   {"output_dtype", AttrKind::DType, "bf16", "fp32|fp16|bf16", "dtype of 'out'"},
                   {"in_features", AttrKind::Int, "null", "", "K (checked when given)"},
                   {"out_features", AttrKind::Int, "null", "", "N (checked when given)"},
-                  {"quant_dtype", AttrKind::DType, "int8", "", "activation dtype: int8 only, others UNSUPPORTED"},
-                  {"weight_dtype", AttrKind::DType, "int8", "", "weight dtype: int8 only, others UNSUPPORTED"}},
-                 {features_rule}});
+                  {"quant_dtype", AttrKind::DType, "null", "",
+                   "dtype of 'x' (checked when given): int8 or fp8_e4m3fn, others UNSUPPORTED"},
+                  {"weight_dtype", AttrKind::DType, "null", "",
+                   "dtype of 'weight' (checked when given): int8 or fp8_e4m3fn, others UNSUPPORTED"}},
+                 {features_rule, quant_dtypes_rule}});
   ops.push_back({"batch_linear", "linear",
                  "y[b] = x[b] @ W[b]^T (+ bias[b]) per batch entry, fp32 accumulation, one rounding. With "
                  "reduce_batch, out[M, N] = sum_b y[b] accumulated in fp32 (Bt = 0 gives zeros).",

@@ -1,4 +1,5 @@
-// Reference GEMMs (spec/linear_quant.md): operands converted to fp32, fp32 accumulation, one rounding.
+// Reference GEMMs (spec/linear_quant.md): operands converted to fp32, fp32 accumulation, one rounding; the
+// quantized GEMM sums exactly (int8 in int32, fp8 in fp64).
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -30,6 +31,19 @@ int32_t dot_i8(const int8_t *a, const int8_t *b, int64_t n) {
     for (int j = 0; j < 8; ++j) acc[j] += int32_t(a[i + j]) * int32_t(b[i + j]);
   int32_t s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; i < n; ++i) s += int32_t(a[i]) * int32_t(b[i]);
+  return s;
+}
+
+// Exact fp8 e4m3fn dot product: each product of two e4m3 values (4-bit significands, magnitudes in [2^-9, 448])
+// is exact in fp32 and a multiple of 2^-18 below 2^18, so the fp64 partial sums stay exact for n <= 2^17 and their
+// order does not matter (beyond that the one fp64 rounding per add is still far below the fp32 rounding after).
+double dot_fp8(const float *a, const float *b, int64_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) acc[j] += double(a[i + j] * b[i + j]);
+  double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (; i < n; ++i) s += double(a[i] * b[i]);
   return s;
 }
 
@@ -67,28 +81,39 @@ mojo_status *linear(const KernelCall &c) {
   return nullptr;
 }
 
-// inputs: x [M, K] int8, x_scale [M] | [M, 1], weight int8, weight_scale [N]; output y [M, N].
-mojo_status *quant_linear(const KernelCall &c) {
-  for (const char *attr : {"quant_dtype", "weight_dtype"})
-    if (c.attr_string(attr) != "int8")
-      return c.error(MOJO_STATUS_UNSUPPORTED,
-                     std::string("attribute '") + attr + "' is '" + c.attr_string(attr) + "', supported: int8");
+// y[m, n] = (float(acc) * x_scale[m]) * w_scale[n], acc = dot(x row m, W row n) computed exactly. Code holds
+// the rows: int8_t for int8 codes, float for fp8 codes (decoded once, exactly).
+template <typename Code, typename Dot>
+mojo_status *quant_gemm(const KernelCall &c, Dot dot) {
   TensorView x(c.in(0)), xs(c.in(1)), w(c.in(2)), ws(c.in(3)), out(c.out(0));
-  const std::vector<int8_t> wt = weight_nk<int8_t>(w, c.attr_string("weight_layout") == "KN");
+  const std::vector<Code> wt = weight_nk<Code>(w, c.attr_string("weight_layout") == "KN");
   const std::vector<float> x_scale = xs.to_floats(), w_scale = ws.to_floats();
   const int64_t k = x.cols(), n = out.cols();
   parallel_for(x.rows(), 2 * k * n, [&](int64_t begin, int64_t end) {
-    std::vector<int8_t> xr(static_cast<size_t>(k));
-    std::vector<float> yr(static_cast<size_t>(n));
+    std::vector<float> xf(static_cast<size_t>(k)), yr(static_cast<size_t>(n));
+    std::vector<Code> xr(static_cast<size_t>(k));
     for (int64_t m = begin; m < end; ++m) {
-      const int8_t *src = static_cast<const int8_t *>(common::data_ptr(*c.in(0))) + x.row_offset(m);
-      std::copy(src, src + k, xr.begin());
+      x.load_row(m, xf.data());
+      std::copy(xf.begin(), xf.end(), xr.begin());
       for (int64_t j = 0; j < n; ++j)
-        yr[j] = (float(dot_i8(xr.data(), wt.data() + j * k, k)) * x_scale[size_t(m)]) * w_scale[size_t(j)];
+        yr[j] = (float(dot(xr.data(), wt.data() + j * k, k)) * x_scale[size_t(m)]) * w_scale[size_t(j)];
       out.store_row(m, yr.data());
     }
   });
   return nullptr;
+}
+
+// inputs: x [M, K] int8 | fp8_e4m3fn, x_scale [M] | [M, 1], weight (x's dtype), weight_scale [N]; output y [M, N].
+// The core checked that quant_dtype / weight_dtype, when given as int8 or fp8_e4m3fn, agree with the tensors.
+mojo_status *quant_linear(const KernelCall &c) {
+  for (const char *attr : {"quant_dtype", "weight_dtype"}) {
+    const std::string v = c.attr_string(attr);
+    if (!v.empty() && v != "int8" && v != "fp8_e4m3fn")
+      return c.error(MOJO_STATUS_UNSUPPORTED,
+                     std::string("attribute '") + attr + "' is '" + v + "', supported: int8, fp8_e4m3fn");
+  }
+  if (TensorView(c.in(0)).dtype() == MOJO_DT_INT8) return quant_gemm<int8_t>(c, dot_i8);
+  return quant_gemm<float>(c, dot_fp8);
 }
 
 // inputs: x [Bt, M, K], weight [Bt, N, K] | [Bt, K, N], bias [Bt, N]; output [Bt, M, N] or, with
@@ -159,7 +184,7 @@ mojo_status *group_linear(const KernelCall &c) {
 
 void add_linear_kernels(std::vector<KernelEntry> &table) {
   table.push_back({"linear", kFloatMask, linear});
-  table.push_back({"quant_linear", dt_bit(MOJO_DT_INT8), quant_linear});
+  table.push_back({"quant_linear", dt_bit(MOJO_DT_INT8) | dt_bit(MOJO_DT_FP8_E4M3FN), quant_linear});
   table.push_back({"batch_linear", kFloatMask, batch_linear});
   table.push_back({"group_linear", kFloatMask, group_linear});
 }

@@ -84,8 +84,10 @@ struct QuantLinear {
 
 std::string accept_quant_linear(const mojo_op_sig &sig, int *code) {
   *code = MOJO_DECLINE_ATTR;
-  for (const char *attr : {"quant_dtype", "weight_dtype"})
-    if (sig_attr_string(sig, attr) != "int8") return std::string(attr) + " " + sig_attr_string(sig, attr) + " (cuda: int8)";
+  for (const char *attr : {"quant_dtype", "weight_dtype"}) {
+    const std::string v = sig_attr_string(sig, attr);  // "" (not given): the dtype of the tensor, int8 here
+    if (!v.empty() && v != "int8") return std::string(attr) + " " + v + " (cuda: int8)";
+  }
   return "";
 }
 
