@@ -17,15 +17,7 @@ import triton.runtime.interpreter as interpreter  # noqa: E402
 
 # Triton 3.6's interpreter holds loaded scalars as 1-element arrays and converts them with int(), which
 # numpy >= 2.4 refuses (range() over a loaded length): convert through the single element instead.
-_patch_lang_tensor = interpreter._patch_lang_tensor
-
-
-def _patch_lang_tensor_numpy2(tensor, scope):
-    _patch_lang_tensor(tensor, scope)
-    scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-
-interpreter._patch_lang_tensor = _patch_lang_tensor_numpy2
+import interpreter_fixes  # noqa: E402,F401  (numpy >= 2.4 scalar loop bounds)
 
 # The same interpreter keeps bf16 as raw uint16 bits and its tl.dot multiplies those bits as integers:
 # widen bf16 operands to fp32 first (exact, as the tensor cores do).

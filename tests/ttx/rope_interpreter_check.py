@@ -18,23 +18,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "plugins", "ttx", "aot"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import triton.runtime.interpreter as interpreter  # noqa: E402
 
 import mojo  # noqa: E402
 import rope  # noqa: E402
 from specs import ROPE_HALVES  # noqa: E402
 
-_patch_lang_tensor = interpreter._patch_lang_tensor
-
-
-def _patch_lang_tensor_index(tensor, scope):
-    """Triton 3.6's interpreter turns a scalar (a 1-element array) into a loop bound with int(array), which
-    numpy >= 2.4 refuses for 1-d arrays."""
-    _patch_lang_tensor(tensor, scope)
-    scope.set_attr(tensor, "__index__", lambda self: int(np.asarray(self.handle.data).reshape(-1)[0]))
-
-
-interpreter._patch_lang_tensor = _patch_lang_tensor_index
+import interpreter_fixes  # noqa: E402,F401  (numpy >= 2.4 scalar loop bounds)
 
 
 def leading(x):

@@ -49,17 +49,7 @@ def _create_fma(self, x, y, z):
 
 
 interpreter.InterpreterBuilder.create_fma = _create_fma
-_patch_lang_tensor = interpreter._patch_lang_tensor
-
-
-def _patch_lang_tensor_index(tensor, scope):
-    """Triton 3.6's interpreter turns a scalar (a 1-element array) into a loop bound with int(array), which
-    numpy >= 2.4 refuses for 1-d arrays."""
-    _patch_lang_tensor(tensor, scope)
-    scope.set_attr(tensor, "__index__", lambda self: int(np.asarray(self.handle.data).reshape(-1)[0]))
-
-
-interpreter._patch_lang_tensor = _patch_lang_tensor_index
+import interpreter_fixes  # noqa: E402,F401  (numpy >= 2.4 scalar loop bounds)
 
 
 def _numpy_sort(x, dim=None, descending=0):
