@@ -29,15 +29,14 @@ std::string activation_key(const char *dtype, bool aligned) {
   return std::string("dtype=") + dtype + " block=" + std::to_string(kActivationBlock) + " aligned=" + (aligned ? "1" : "0");
 }
 
-int rope_tile_for(int64_t rope_dim) {
-  for (int t = 0; t < kRopeTileCount; ++t)
-    if (rope_dim / 2 <= kRopeTiles[t].half) return t;
+int rope_half_for(int64_t rope_dim) {
+  for (int h = 0; h < kRopeHalfCount; ++h)
+    if (rope_dim / 2 <= kRopeHalves[h]) return h;
   return -1;
 }
 
-std::string rope_key(const char *dtype, int tile) {
-  return std::string("dtype=") + dtype + " half=" + std::to_string(kRopeTiles[tile].half) +
-         " rows=" + std::to_string(kRopeTiles[tile].rows);
+std::string rope_key(const char *dtype, int half_index) {
+  return std::string("dtype=") + dtype + " half=" + std::to_string(kRopeHalves[half_index]);
 }
 
 int arch_for(int major, int minor, std::string *why) {

@@ -19,13 +19,8 @@ constexpr NormTile kNormTiles[] = {{256, true},  {512, true},  {1024, true}, {20
                                    {4096, true}, {8192, true}, {4096, false}};
 constexpr int kNormTileCount = sizeof kNormTiles / sizeof kNormTiles[0];
 constexpr int32_t kActivationBlock = 4096;
-// apply_rope tiles (aot/specs.py ROPE_HALVES): `half` rotation pairs of `rows` head vectors per program.
-struct RopeTile {
-  int32_t half;
-  int32_t rows;
-};
-constexpr RopeTile kRopeTiles[] = {{32, 64}, {64, 32}, {128, 16}};
-constexpr int kRopeTileCount = sizeof kRopeTiles / sizeof kRopeTiles[0];
+constexpr int32_t kRopeHalves[] = {32, 64, 128};  // tiles over the Dr / 2 rotation pairs
+constexpr int kRopeHalfCount = sizeof kRopeHalves / sizeof kRopeHalves[0];
 constexpr const char *kDtypeNames[] = {"bf16", "fp16", "fp32"};
 
 // The smallest single tile holding `cols`, else the looping tile.
@@ -34,8 +29,8 @@ std::string norm_key(const char *dtype, int tile, bool aligned);
 std::string activation_key(const char *dtype, bool aligned);
 
 // The smallest rope tile holding rope_dim / 2 pairs, -1 when rope_dim is wider than every tile.
-int rope_tile_for(int64_t rope_dim);
-std::string rope_key(const char *dtype, int tile);
+int rope_half_for(int64_t rope_dim);
+std::string rope_key(const char *dtype, int half_index);
 
 // Row kernels (norms, dynamic_quant) load every tile in both alignment classes at create, in this order,
 // and index it at run with row_variant.

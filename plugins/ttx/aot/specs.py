@@ -16,9 +16,8 @@ NORM_TILES = ((256, 2, True), (512, 2, True), (1024, 4, True), (2048, 4, True), 
 NORM_ARGS = ("x_ptr", "res_ptr", "w_ptr", "w32_ptr", "b_ptr", "b32_ptr", "out_ptr", "res_out_ptr",
              "n_cols", "eps", "layer", "w_kind", "b_kind", "has_res", "res_mode")
 
-# apply_rope: a program rotates ROWS head vectors as one [ROWS, HALF] tile, HALF being the tile over the Dr / 2
-# rotation pairs (ROWS * HALF = 2048 pairs: 16 per thread of 4 warps). (HALF, ROWS, num_warps).
-ROPE_HALVES = ((32, 64, 4), (64, 32, 4), (128, 16, 4))
+# apply_rope: one program per head vector; HALF is the tile over the Dr / 2 rotation pairs.
+ROPE_HALVES = ((32, 1), (64, 1), (128, 2))
 
 # store_paged_kv_cache: elements moved as integers of their width, BLOCK elements of a token at a time.
 KV_BLOCK = 1024
@@ -77,15 +76,13 @@ def specs():
             out.append(dict(module="activation", fn="activation_kernel", key=key, signature=sig,
                             constexprs={"BLOCK": ACT_BLOCK}, aligned=tuple(range(4)) if aligned else (),
                             num_warps=ACT_WARPS, num_stages=1, grid=f"cdiv_n_{ACT_BLOCK}"))
-        for half, rows, warps in ROPE_HALVES:
-            sig = {"q_ptr": "*" + dt, "q_out_ptr": "*" + dt, "k_ptr": "*" + dt, "k_out_ptr": "*" + dt,
-                   "cos_ptr": "*" + dt, "cos32_ptr": "*fp32", "sin_ptr": "*" + dt, "sin32_ptr": "*fp32",
-                   "q_dim1": "i64", "q_dim2": "i64", "q_rows": "i64", "k_dim1": "i64", "k_dim2": "i64",
-                   "k_rows": "i64", "head_dim": "i32", "rope_dim": "i32", "tok_axis": "i32", "batch_rows": "i64",
-                   "table_kind": "i32", "interleaved": "i32", "HALF": "constexpr", "ROWS": "constexpr"}
-            out.append(dict(module="rope", fn="rope_kernel", key=f"dtype={dt} half={half} rows={rows}",
-                            signature=sig, constexprs={"HALF": half, "ROWS": rows}, aligned=(), num_warps=warps,
-                            num_stages=1, grid="custom"))
+        for half, warps in ROPE_HALVES:
+            sig = {"x_ptr": "*" + dt, "out_ptr": "*" + dt, "cos_ptr": "*" + dt, "cos32_ptr": "*fp32",
+                   "sin_ptr": "*" + dt, "sin32_ptr": "*fp32", "dim1": "i64", "dim2": "i64", "head_dim": "i32",
+                   "rope_dim": "i32", "tok_axis": "i32", "batch_rows": "i64", "table_kind": "i32",
+                   "interleaved": "i32", "HALF": "constexpr"}
+            out.append(dict(module="rope", fn="rope_kernel", key=f"dtype={dt} half={half}", signature=sig,
+                            constexprs={"HALF": half}, aligned=(), num_warps=warps, num_stages=1, grid="rows"))
     for width, ity in ((2, "*i16"), (4, "*i32")):
         data = {"k_src": ity, "v_src": ity, "k_cache": ity, "v_cache": ity}
         sig = dict(data, bt_ptr="*i32", cu_ptr="*i32", ctx_ptr="*i32", err_ptr="*i32", n_rows="i32",
