@@ -272,7 +272,7 @@ TEST(CudnnSdpaPlan, WorkspaceHoldsTheMetadataAfterCudnnsOwn) {
 
 TEST(CudnnSdpaPlan, EnvironmentSwitch) {
   unsetenv("MOJO_CUDA_CUDNN_SDPA");
-  EXPECT_TRUE(enabled_by_env());
+  EXPECT_FALSE(enabled_by_env());  // opt-in
   setenv("MOJO_CUDA_CUDNN_SDPA", "0", 1);
   EXPECT_FALSE(enabled_by_env());
   setenv("MOJO_CUDA_CUDNN_SDPA", "1", 1);

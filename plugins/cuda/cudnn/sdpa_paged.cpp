@@ -228,7 +228,7 @@ PagedPrefill *create(const mojo_op_sig &sig, size_t *workspace_bytes) {
     log_message(MOJO_LOG_INFO, cat(sig.op, ": cuDNN SDPA declined (", why, "); the cuda kernel runs it"));
     return nullptr;
   };
-  if (!enabled_by_env()) return decline("MOJO_CUDA_CUDNN_SDPA=0");
+  if (!enabled_by_env()) return decline("MOJO_CUDA_CUDNN_SDPA is not 1 (the path is opt-in)");
   auto s = std::make_unique<PagedPrefill>();
   if (std::string why = plan_paged_prefill(sig, &s->plan); !why.empty()) return decline(why);
   const Library &lib = library();

@@ -129,7 +129,7 @@ WorkspaceLayout workspace_layout(const PagedPlan &p, size_t cudnn_bytes) {
 
 bool enabled_by_env() {
   const char *v = std::getenv("MOJO_CUDA_CUDNN_SDPA");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
 }  // namespace mojo::cuda::cudnn_sdpa
