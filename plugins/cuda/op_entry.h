@@ -74,6 +74,8 @@ constexpr uint32_t kGraphSafe = MOJO_KERNEL_GRAPH_SAFE;
 
 // Helpers shared by the families (op_entry.cpp).
 std::string cuda_message(cudaError_t e);
+// Through the host's logger (MOJO_LOG_LEVEL); level is a MOJO_LOG_* value (plugin.cpp).
+void log_message(int32_t level, const std::string &message);
 Dt dt_of(const mojo_tensor *t);            // fp16 / bf16 / fp32 (anything else reads as fp32)
 cudaDataType_t cuda_type(const mojo_tensor *t);
 int64_t cols_of(const mojo_tensor *t);     // last dimension

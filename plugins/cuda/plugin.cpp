@@ -38,6 +38,9 @@ const Entry *find_entry(const char *op) {
 }
 
 }  // namespace
+
+void log_message(int32_t level, const std::string &message) { g_host.log(level, message); }
+
 }  // namespace mojo::cuda
 
 struct mojo_kernel {

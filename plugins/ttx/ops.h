@@ -25,9 +25,12 @@ struct Call {
   const Driver *driver;
   const Variant *variants;
   CUdeviceptr error_word;  // the op's deferred-error word (OpDef::describe_error set), else 0
+  void *workspace;         // the caller's workspace of OpDef::workspace bytes, else nullptr
+  size_t workspace_bytes;
 
   const mojo_tensor *input(size_t i) const { return i < n_in ? in[i] : nullptr; }
   const mojo_tensor *output(size_t i) const { return i < n_out ? out[i] : nullptr; }
+  int64_t i(const char *name) const;
   double f(const char *name) const;
   std::string s(const char *name) const;
 };
@@ -46,6 +49,8 @@ std::vector<VariantRef> of_kernel(const char *kernel, const std::vector<std::str
 // Text for a non-zero code a kernel raised into Call::error_word; reported as INVALID_ARGUMENT by
 // mojo_op_check.
 using DescribeErrorFn = std::string (*)(int32_t code);
+// Device workspace bytes an op needs for a signature (sized at create; the caller passes it to every run).
+using WorkspaceFn = size_t (*)(const mojo_op_sig &);
 
 struct OpDef {
   mojo_kernel_decl decl;
@@ -53,6 +58,7 @@ struct OpDef {
   RunFn run;
   AcceptFn accept = nullptr;
   DescribeErrorFn describe_error = nullptr;  // set: the op gets a device error word (checks metadata on device)
+  WorkspaceFn workspace = nullptr;           // set: the op asks the caller for a device workspace
 };
 
 constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1u << MOJO_DT_FP32);
@@ -71,6 +77,8 @@ std::vector<OpDef> quant_ops();
 std::vector<OpDef> rope_ops();
 std::vector<OpDef> kv_cache_ops();
 std::vector<OpDef> attention_ops();
+std::vector<OpDef> attention_prefill_ops();
+std::vector<OpDef> sampling_ops();
 const std::vector<OpDef> &all_ops();
 
 }  // namespace mojo::ttx

@@ -66,6 +66,7 @@ struct mojo_kernel {
   int device;
   std::vector<mojo::ttx::Variant> variants;  // op->variants(dtype) order
   mojo::ttx::CUdeviceptr error_word;         // deferred metadata errors (OpDef::describe_error), else 0
+  size_t workspace_bytes;                    // what create asked the caller for (OpDef::workspace)
 };
 
 namespace mojo::ttx {
@@ -206,7 +207,8 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
   if (device_of(s, sig->device, &why) == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": ", why));
   const char *dtype = dtype_name(sig->inputs[0]);
   if (dtype == nullptr) return g_host.error(MOJO_STATUS_UNSUPPORTED, cat(sig->op, ": ttx kernels take float inputs"));
-  std::unique_ptr<mojo_kernel> k(new (std::nothrow) mojo_kernel{op, sig->attrs, sig->n_attrs, &s, sig->device.device_id, {}, 0});
+  std::unique_ptr<mojo_kernel> k(new (std::nothrow) mojo_kernel{op, sig->attrs, sig->n_attrs, &s, sig->device.device_id, {}, 0,
+                                                                 op->workspace ? op->workspace(*sig) : 0});
   if (!k) return g_host.error(MOJO_STATUS_OUT_OF_MEMORY, cat(sig->op, ": out of host memory"));
   std::lock_guard<std::mutex> lock(s.mutex);
   Device &dev = s.devices[size_t(sig->device.device_id)];
@@ -232,8 +234,8 @@ mojo_status *kernel_create(void *state, const mojo_op_sig *sig, mojo_kernel **ke
       return backend_error(sig->op, err);
     }
   }
+  *ws = k->workspace_bytes;
   *kernel = k.release();
-  *ws = 0;
   return nullptr;
 }
 
@@ -241,8 +243,9 @@ mojo_status *kernel_run(const mojo_kernel *k, const mojo_run_args *args) {
   const Driver &d = k->state->driver;
   ContextScope scope(d, k->state->devices[size_t(k->device)].context);
   if (!scope.error().empty()) return backend_error(k->op->decl.op, scope.error());
+  void *ws = args->workspace ? common::data_ptr(*args->workspace) : nullptr;
   Call c{args->inputs, args->n_inputs, args->outputs, args->n_outputs, k->attrs, k->n_attrs,
-         static_cast<CUstream>(args->stream), &d, k->variants.data(), k->error_word};
+         static_cast<CUstream>(args->stream), &d, k->variants.data(), k->error_word, ws, ws ? k->workspace_bytes : 0};
   std::string err = k->op->run(c);
   return err.empty() ? nullptr : backend_error(k->op->decl.op, err);
 }

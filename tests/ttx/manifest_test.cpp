@@ -110,6 +110,100 @@ TEST(TtxChoice, NormsDeclineRowsTooLongForTheKernel) {
   EXPECT_EQ(rms->accept(sig, &code), "");
 }
 
+const OpDef *op_named(const char *name) {
+  for (const OpDef &op : all_ops())
+    if (std::string(op.decl.op) == name) return &op;
+  return nullptr;
+}
+
+TEST(TtxChoice, PrefillLoadsTheValidationAndBothFormsOfEveryHeadDimTile) {
+  const OpDef *op = op_named("paged_prefill_gqa");
+  ASSERT_NE(op, nullptr);
+  EXPECT_TRUE(op->decl.flags & MOJO_KERNEL_GRAPH_SAFE);
+  EXPECT_NE(op->describe_error, nullptr);  // gets a device error word
+  const std::vector<VariantRef> v = op->variants("bf16");
+  ASSERT_EQ(v.size(), 7u);
+  EXPECT_EQ(v[0].kernel, "prefill_validate_kernel");
+  EXPECT_EQ(v[3].key, "dtype=bf16 d=128 bm=64 aligned=0");
+  EXPECT_EQ(v[4].key, "dtype=bf16 d=128 bm=128 aligned=1");
+  EXPECT_NE(op->describe_error(5).find("block id"), std::string::npos);
+}
+
+TEST(TtxChoice, PrefillDeclinesWideHeadsAndCustomMasks) {
+  const OpDef *op = op_named("paged_prefill_gqa");
+  ASSERT_NE(op, nullptr);
+  int64_t qs[3] = {40, 8, 128}, ks[4] = {16, 2, 16, 128}, cs[1] = {3}, bs[2] = {2, 4}, ms[2] = {64, 64};
+  const mojo_dtype bf16{MOJO_DTYPE_CODE_BFLOAT, 16, 1}, i32{MOJO_DTYPE_CODE_INT, 32, 1}, b8{MOJO_DTYPE_CODE_BOOL, 8, 1};
+  auto tensor = [](int32_t ndim, int64_t *shape, mojo_dtype dtype) {
+    mojo_tensor t{};
+    t.ndim = ndim;
+    t.shape = shape;
+    t.dtype = dtype;
+    return t;
+  };
+  mojo_tensor q = tensor(3, qs, bf16), k = tensor(4, ks, bf16), cu = tensor(1, cs, i32), bt = tensor(2, bs, i32),
+              mask = tensor(2, ms, b8);
+  const mojo_tensor *ins[] = {&q, &k, &k, &cu, &bt, &cu, nullptr};
+  mojo_attr causal{};
+  causal.name = "is_causal";
+  causal.type = MOJO_ATTR_BOOL;
+  causal.count = 1;
+  causal.i = 1;
+  mojo_op_sig sig{};
+  sig.struct_size = sizeof sig;
+  sig.op = "paged_prefill_gqa";
+  sig.inputs = ins;
+  sig.n_inputs = 7;
+  sig.attrs = &causal;
+  sig.n_attrs = 1;
+  int code = 0;
+  for (int64_t d : {64, 96, 128, 256}) {
+    qs[2] = ks[3] = d;
+    EXPECT_EQ(op->accept(sig, &code), "") << d;
+  }
+  qs[2] = ks[3] = 512;
+  EXPECT_NE(op->accept(sig, &code).find("head dims up to 256"), std::string::npos);
+  EXPECT_EQ(code, MOJO_DECLINE_SHAPE);
+  qs[2] = ks[3] = 128;
+  ins[6] = &mask;  // ignored under is_causal
+  EXPECT_EQ(op->accept(sig, &code), "");
+  causal.i = 0;
+  EXPECT_NE(op->accept(sig, &code), "");
+  EXPECT_EQ(code, MOJO_DECLINE_OTHER);
+}
+
+TEST(TtxChoice, SamplingAsksForOneTileSlotPerRowAndDeclinesHugeVocabularies) {
+  for (const char *name : {"top_k_sampling", "top_p_sampling"}) {
+    const OpDef *op = nullptr;
+    for (const OpDef &o : all_ops())
+      if (std::string(o.decl.op) == name) op = &o;
+    ASSERT_NE(op, nullptr) << name;
+    ASSERT_NE(op->workspace, nullptr) << name;
+    int64_t shape[2] = {8, 152064};
+    mojo_tensor x{};
+    x.ndim = 2;
+    x.shape = shape;
+    x.dtype = {MOJO_DTYPE_CODE_BFLOAT, 16, 1};
+    const mojo_tensor *ins[] = {&x};
+    mojo_op_sig sig{};
+    sig.struct_size = sizeof sig;
+    sig.op = name;
+    sig.inputs = ins;
+    sig.n_inputs = 1;
+    const size_t slot = 4096 * sizeof(uint64_t);  // aot/specs.py SAMPLING_CAP keys
+    EXPECT_EQ(op->workspace(sig), 8 * slot);
+    shape[0] = 0;
+    EXPECT_EQ(op->workspace(sig), slot);
+    shape[0] = 100000;
+    EXPECT_EQ(op->workspace(sig), 256 * slot);  // more rows stride over the programs
+    int code = 0;
+    EXPECT_EQ(op->accept(sig, &code), "");
+    shape[1] = int64_t(1) << 23;
+    EXPECT_NE(op->accept(sig, &code), "");
+    EXPECT_EQ(code, MOJO_DECLINE_SHAPE);
+  }
+}
+
 TEST(TtxLaunch, ArgumentPackMustMatchTheKernelParameters) {
   ManifestRow row{};
   row.kernel = "k";

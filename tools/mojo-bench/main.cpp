@@ -75,7 +75,7 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// Dense bf16 tensor-core peak by device name (FLOP/s); 0 when unknown.
+// Dense bf16 tensor-core peak by device name (FLOP/s); 0 when unknown. int8 / fp8 peaks are twice these.
 double tensor_peak(const std::string &name) {
   if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos)
     return name.find("PCIe") != std::string::npos ? 756e12 : 989e12;
@@ -178,7 +178,9 @@ bool run_case(mojo_context *ctx, const BenchCase &c, const Options &opt, void *f
     row["gbps"] = double(bytes) / (us * 1e-6) / 1e9;
     if (c.flops > 0) {
       row["tflops"] = c.flops / (us * 1e-6) / 1e12;
-      if (double tp = tensor_peak(device_name); tp > 0) row["frac_peak"] = c.flops / (us * 1e-6) / tp;
+      // 1-byte operands (int8 / fp8 GEMMs) run at twice the dense bf16 rate on these devices.
+      const double rate = common::dtype_size(c.inputs[0].dtype) == 1 ? 2.0 : 1.0;
+      if (double tp = tensor_peak(device_name) * rate; tp > 0) row["frac_peak"] = c.flops / (us * 1e-6) / tp;
     } else if (peak > 0) {
       row["frac_peak"] = double(bytes) / (us * 1e-6) / peak;
     }

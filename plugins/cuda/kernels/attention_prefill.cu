@@ -54,10 +54,15 @@ bool prefill_head_dim_supported(int head_dim) {
   return head_dim == 64 || head_dim == 96 || head_dim == 128 || head_dim == 256;
 }
 
-cudaError_t launch_attention_prefill(const PrefillArgs &a, cudaStream_t stream) {
+cudaError_t launch_prefill_validation(const PrefillArgs &a, cudaStream_t stream) {
   if (a.batch <= 0) return cudaSuccess;
   prefill::validate_kernel<<<unsigned(a.batch), 128, 0, stream>>>(a);
-  cudaError_t e = cudaGetLastError();
+  return cudaGetLastError();
+}
+
+cudaError_t launch_attention_prefill(const PrefillArgs &a, cudaStream_t stream) {
+  if (a.batch <= 0) return cudaSuccess;
+  cudaError_t e = launch_prefill_validation(a, stream);
   if (e != cudaSuccess || a.q_rows <= 0) return e;
   switch (a.head_dim) {
     case 64: return prefill::launch_head_dim<64>(a, stream);

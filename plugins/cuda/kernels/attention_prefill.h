@@ -43,6 +43,9 @@ struct PrefillArgs {
 
 // True for the head dims the kernel is instantiated for.
 bool prefill_head_dim_supported(int head_dim);
+// The metadata validation pass (raises PrefillError codes into a.error_word), then the attention kernel.
 cudaError_t launch_attention_prefill(const PrefillArgs &a, cudaStream_t stream);
+// The validation pass alone, for another writer that returns when the word is set (cudnn/sdpa_paged.cpp).
+cudaError_t launch_prefill_validation(const PrefillArgs &a, cudaStream_t stream);
 
 }  // namespace mojo::cuda

@@ -1,5 +1,6 @@
 #include "kernels/common.cuh"
 #include "kernels/gemm_support.h"
+#include "kernels/quantize.cuh"
 
 namespace mojo::cuda {
 namespace {
@@ -24,52 +25,83 @@ __device__ __forceinline__ float scale_at(const void *p, int64_t i) {
 }
 
 // The reference's order: (float(acc) * x_scale[m]) * w_scale[n], each product rounded (no contraction).
-template <typename T, typename S>
-__device__ __forceinline__ void store_dequant(const Int8GemmArgs &a, int64_t m, int64_t n, int32_t acc) {
+template <typename T, typename S, typename Acc>
+__device__ __forceinline__ void store_dequant(const QuantGemmArgs &a, int64_t m, int64_t n, Acc acc) {
   const float v = __fmul_rn(__fmul_rn(float(acc), a.x_scale[m]), scale_at<S>(a.w_scale, n));
   static_cast<T *>(a.out)[m * a.n + n] = from_float<T>(v);
 }
 
-template <typename T, typename S>
-__global__ void int8_dequant_kernel(Int8GemmArgs a, const int32_t *acc) {
+template <typename T, typename S, typename Acc>
+__global__ void quant_dequant_kernel(QuantGemmArgs a, const Acc *acc) {
   const int64_t total = a.m * a.n;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
     store_dequant<T, S>(a, i / a.n, i % a.n, acc[i]);
 }
 
-// 64×64 output tile per 256 threads (4×4 each), K in steps of 32 staged in shared memory as k-contiguous
-// rows so four codes pack into one dp4a operand.
+// How the tiled kernel holds and multiplies each code type. int8: raw codes, four packed per dp4a operand, exact
+// int32 sums. fp8: codes decoded to fp32 while staging (every product is then exact), fp32 FMA sums.
+template <Quant Q>
+struct TileCodes;
+
+template <>
+struct TileCodes<Quant::Int8> {
+  using Stage = int8_t;  // shared-memory element
+  using Reg = int;       // one operand: 4 codes
+  using Acc = int32_t;
+  static constexpr int kPer = 4, kPad = 4;  // codes per operand; row padding (keeps 4-byte operands aligned)
+  __device__ static Stage load(const void *p, int64_t i) { return static_cast<const int8_t *>(p)[i]; }
+  __device__ static Reg reg(const Stage *s) { return *reinterpret_cast<const int *>(s); }
+  __device__ static void mac(Acc &acc, Reg x, Reg w) { acc = __dp4a(x, w, acc); }
+};
+
+template <>
+struct TileCodes<Quant::Fp8E4M3> {
+  using Stage = float;
+  using Reg = float;
+  using Acc = float;
+  static constexpr int kPer = 1, kPad = 1;  // odd row stride: the 16 weight rows a warp reads hit 16 banks
+  __device__ static Stage load(const void *p, int64_t i) {
+    __nv_fp8_e4m3 v;
+    v.__x = static_cast<const uint8_t *>(p)[i];
+    return to_float(v);
+  }
+  __device__ static Reg reg(const Stage *s) { return *s; }
+  __device__ static void mac(Acc &acc, Reg x, Reg w) { acc = fmaf(x, w, acc); }
+};
+
+// 64×64 output tile per 256 threads (4×4 each), K in steps of 32 staged in shared memory as k-contiguous rows.
 constexpr int kTile = 64, kStep = 32;
 
-template <typename T, typename S>
-__global__ void __launch_bounds__(256) int8_gemm_kernel(Int8GemmArgs a) {
-  __shared__ __align__(16) int8_t xs[kTile][kStep + 4];
-  __shared__ __align__(16) int8_t ws[kTile][kStep + 4];
+template <Quant Q, typename T, typename S>
+__global__ void __launch_bounds__(256) quant_gemm_kernel(QuantGemmArgs a) {
+  using C = TileCodes<Q>;
+  __shared__ __align__(16) typename C::Stage xs[kTile][kStep + C::kPad];
+  __shared__ __align__(16) typename C::Stage ws[kTile][kStep + C::kPad];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
-  int32_t acc[4][4] = {};
+  typename C::Acc acc[4][4] = {};
   for (int64_t k0 = 0; k0 < a.k; k0 += kStep) {
     for (int i = threadIdx.x; i < kTile * kStep; i += blockDim.x) {
       const int r = i / kStep, kk = i % kStep;
       const int64_t m = m0 + r, n = n0 + r, k = k0 + kk;
-      xs[r][kk] = (m < a.m && k < a.k) ? a.x[m * a.k + k] : int8_t(0);
-      int8_t wv = 0;
-      if (n < a.n && k < a.k) wv = a.kn_layout ? a.w[k * a.n + n] : a.w[n * a.k + k];
+      xs[r][kk] = (m < a.m && k < a.k) ? C::load(a.x, m * a.k + k) : typename C::Stage(0);
+      typename C::Stage wv = 0;
+      if (n < a.n && k < a.k) wv = C::load(a.w, a.kn_layout ? k * a.n + n : n * a.k + k);
       ws[r][kk] = wv;
     }
     __syncthreads();
 #pragma unroll
-    for (int kk = 0; kk < kStep; kk += 4) {
-      int xv[4], wv[4];
+    for (int kk = 0; kk < kStep; kk += C::kPer) {
+      typename C::Reg xv[4], wv[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        xv[i] = *reinterpret_cast<const int *>(&xs[ty + 16 * i][kk]);
-        wv[i] = *reinterpret_cast<const int *>(&ws[tx + 16 * i][kk]);
+        xv[i] = C::reg(&xs[ty + 16 * i][kk]);
+        wv[i] = C::reg(&ws[tx + 16 * i][kk]);
       }
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(xv[i], wv[j], acc[i][j]);
+        for (int j = 0; j < 4; ++j) C::mac(acc[i][j], xv[i], wv[j]);
     }
     __syncthreads();
   }
@@ -83,8 +115,8 @@ __global__ void __launch_bounds__(256) int8_gemm_kernel(Int8GemmArgs a) {
 }
 
 // 32x32 tiles through shared memory (padded row: no bank conflicts on the transposed read).
-__global__ void transpose_int8_kernel(const int8_t *w, int8_t *wt, int64_t k, int64_t n) {
-  __shared__ int8_t tile[32][33];
+__global__ void transpose_bytes_kernel(const uint8_t *w, uint8_t *wt, int64_t k, int64_t n) {
+  __shared__ uint8_t tile[32][33];
   const int64_t k0 = int64_t(blockIdx.y) * 32, n0 = int64_t(blockIdx.x) * 32;
   for (int r = threadIdx.y; r < 32; r += blockDim.y) {
     const int64_t kk = k0 + r, nn = n0 + threadIdx.x;
@@ -95,6 +127,12 @@ __global__ void transpose_int8_kernel(const int8_t *w, int8_t *wt, int64_t k, in
     const int64_t nn = n0 + r, kk = k0 + threadIdx.x;
     if (nn < n && kk < k) wt[nn * k + kk] = tile[threadIdx.x][r];
   }
+}
+
+template <typename S>
+__global__ void scale_to_f32_kernel(const S *src, float *dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = to_float(src[i]);
 }
 
 unsigned grid_for(int64_t n, int threads) {
@@ -130,29 +168,49 @@ cudaError_t launch_batch_reduce(const BatchReduceArgs &a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t launch_int8_dequant(const Int8GemmArgs &a, const int32_t *acc, cudaStream_t stream) {
+cudaError_t launch_quant_dequant(const QuantGemmArgs &a, const void *acc, cudaStream_t stream) {
   if (a.m * a.n == 0) return cudaSuccess;
   const unsigned grid = grid_for(a.m * a.n, 256);
   return with_out_and_scale(a.out_dtype, a.w_scale_dtype, [&](auto t, auto s) {
-    int8_dequant_kernel<decltype(t), decltype(s)><<<grid, 256, 0, stream>>>(a, acc);
+    using T = decltype(t);
+    using S = decltype(s);
+    if (a.codes == Quant::Int8)
+      quant_dequant_kernel<T, S><<<grid, 256, 0, stream>>>(a, static_cast<const int32_t *>(acc));
+    else
+      quant_dequant_kernel<T, S><<<grid, 256, 0, stream>>>(a, static_cast<const float *>(acc));
     return cudaGetLastError();
   });
 }
 
-cudaError_t launch_transpose_int8(const int8_t *w, int8_t *wt, int64_t k, int64_t n, cudaStream_t stream) {
+cudaError_t launch_transpose_bytes(const uint8_t *w, uint8_t *wt, int64_t k, int64_t n, cudaStream_t stream) {
   if (k * n == 0) return cudaSuccess;
   const dim3 grid(unsigned((n + 31) / 32), unsigned((k + 31) / 32));
   if (grid.y > 65535) return cudaErrorInvalidConfiguration;
-  transpose_int8_kernel<<<grid, dim3(32, 8), 0, stream>>>(w, wt, k, n);
+  transpose_bytes_kernel<<<grid, dim3(32, 8), 0, stream>>>(w, wt, k, n);
   return cudaGetLastError();
 }
 
-cudaError_t launch_int8_gemm(const Int8GemmArgs &a, cudaStream_t stream) {
+cudaError_t launch_scale_to_f32(const void *src, Dt src_dtype, float *dst, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  const unsigned grid = grid_for(n, 256);
+  if (src_dtype == Dt::BF16)
+    scale_to_f32_kernel<<<grid, 256, 0, stream>>>(static_cast<const __nv_bfloat16 *>(src), dst, n);
+  else
+    scale_to_f32_kernel<<<grid, 256, 0, stream>>>(static_cast<const float *>(src), dst, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_quant_gemm(const QuantGemmArgs &a, cudaStream_t stream) {
   if (a.m * a.n == 0) return cudaSuccess;
   const dim3 grid(unsigned((a.n + kTile - 1) / kTile), unsigned((a.m + kTile - 1) / kTile));
   if (grid.y > 65535) return cudaErrorInvalidConfiguration;
   return with_out_and_scale(a.out_dtype, a.w_scale_dtype, [&](auto t, auto s) {
-    int8_gemm_kernel<decltype(t), decltype(s)><<<grid, 256, 0, stream>>>(a);
+    using T = decltype(t);
+    using S = decltype(s);
+    if (a.codes == Quant::Int8)
+      quant_gemm_kernel<Quant::Int8, T, S><<<grid, 256, 0, stream>>>(a);
+    else
+      quant_gemm_kernel<Quant::Fp8E4M3, T, S><<<grid, 256, 0, stream>>>(a);
     return cudaGetLastError();
   });
 }

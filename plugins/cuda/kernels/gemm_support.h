@@ -1,6 +1,6 @@
-// Kernels around the cuBLASLt GEMMs: the fp32 batch reduction of batch_linear(reduce_batch) and the W8A8
-// pieces of quant_linear (the dequantizing epilogue of the int32 cuBLASLt product, and a tiled int8 kernel
-// for the shapes and layouts cuBLASLt's int8 path does not take).
+// Kernels around the cuBLASLt GEMMs: the fp32 batch reduction of batch_linear(reduce_batch) and the pieces of
+// quant_linear (int8 and fp8 e4m3fn codes): the dequantizing epilogue of a cuBLASLt product, the byte transpose of
+// a KN weight, the fp32 copy of a bf16 scale vector, and a tiled kernel for the shapes cuBLASLt does not take.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,23 +21,27 @@ struct BatchReduceArgs {
 };
 cudaError_t launch_batch_reduce(const BatchReduceArgs &a, cudaStream_t stream);
 
-// W8A8: y[m, n] = cast((float(acc[m, n]) * x_scale[m]) * w_scale[n]).
-struct Int8GemmArgs {
+// quant_linear: y[m, n] = cast((float(acc[m, n]) * x_scale[m]) * w_scale[n]), acc the sum of the code products
+// (int8: int32, exact; fp8 e4m3fn: fp32).
+struct QuantGemmArgs {
+  Quant codes;             // Int8 or Fp8E4M3 (x and w)
   Dt out_dtype;
   Dt w_scale_dtype;        // bf16 or fp32
   int64_t m, n, k;
-  const int8_t *x;         // [M, K]
-  const int8_t *w;         // [N, K] (kn_layout false) or [K, N]
+  const void *x;           // [M, K] codes
+  const void *w;           // [N, K] (kn_layout false) or [K, N] codes
   bool kn_layout;
   const float *x_scale;    // [M]
   const void *w_scale;     // [N]
   void *out;               // [M, N]
 };
-// Dequantizing epilogue over an exact int32 product acc[M, N] (from cuBLASLt).
-cudaError_t launch_int8_dequant(const Int8GemmArgs &a, const int32_t *acc, cudaStream_t stream);
-// w [K, N] → wt [N, K] (int8), so a KN weight can take cuBLASLt's K-major int8 path.
-cudaError_t launch_transpose_int8(const int8_t *w, int8_t *wt, int64_t k, int64_t n, cudaStream_t stream);
-// The whole op in one tiled kernel (dp4a, int32 accumulation): any M, N, K and both layouts.
-cudaError_t launch_int8_gemm(const Int8GemmArgs &a, cudaStream_t stream);
+// Dequantizing epilogue over a cuBLASLt product acc[M, N]: int32 for int8 codes, fp32 for fp8 codes.
+cudaError_t launch_quant_dequant(const QuantGemmArgs &a, const void *acc, cudaStream_t stream);
+// w [K, N] → wt [N, K] of one-byte codes, so a KN weight can take cuBLASLt's K-major int8 / fp8 paths.
+cudaError_t launch_transpose_bytes(const uint8_t *w, uint8_t *wt, int64_t k, int64_t n, cudaStream_t stream);
+// dst[i] = float(src[i]), i < n: a bf16 (or fp32) scale vector as the fp32 vector cuBLASLt's scale modes read.
+cudaError_t launch_scale_to_f32(const void *src, Dt src_dtype, float *dst, int64_t n, cudaStream_t stream);
+// The whole op in one tiled kernel, any M, N, K and both layouts: int8 with dp4a (exact int32), fp8 with fp32 FMAs.
+cudaError_t launch_quant_gemm(const QuantGemmArgs &a, cudaStream_t stream);
 
 }  // namespace mojo::cuda

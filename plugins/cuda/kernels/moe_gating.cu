@@ -1,14 +1,30 @@
 // Fused MoE router (spec/moe.md §1): logits = x · W (fp32), softmax, top-k (ties to the lower expert) and
-// renormalisation in one kernel. A block owns 8 tokens and a slice of the hidden dimension (split-K, so a
-// decode batch still spreads the gate weight over the whole GPU); it writes its partial logits, and the last
-// block of a tile to finish (an atomic ticket) sums the partials in a fixed order and routes the tile's tokens,
-// one warp per token. With a single split the block routes straight from shared memory.
+// renormalisation in one kernel. Two paths:
+//
+// * Tensor cores (bf16 x, sm_90). The fp32 weight is read once across the grid: a CTA owns 64 tokens, an
+//   expert tile (32/64) and a slice of the hidden dimension; W is split into bf16 hi + lo in registers, so two
+//   m16n8k16 MMAs against the exact bf16 x give ~16-bit-mantissa products with fp32 accumulation. The 8 CTAs of
+//   a cluster split the hidden dimension and sum their partial logits through distributed shared memory (rank
+//   r sums tokens [8r, 8r + 8) in rank order); the cluster partial goes to the workspace and the last of the
+//   (hidden clusters x expert tiles) contributors for those 8 tokens, found by a ticket, sums them in cluster
+//   order and routes each token with one warp.
+// * General (any dtype, any sm): a block owns 8 tokens and a slice of the hidden dimension (split-K, so a
+//   decode batch still spreads the gate weight over the whole GPU); it writes its partial logits, and the last
+//   block of a tile to finish (an atomic ticket) sums the partials in a fixed order and routes the tile's
+//   tokens. With a single split the block routes straight from shared memory.
+//
+// Both leave their counters zeroed (the last arriver resets its word), so runs replay in CUDA graphs.
 #include <math.h>
 
 #include <algorithm>
 #include <climits>
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#include <cooperative_groups.h>
+#endif
+
 #include "common.cuh"
+#include "mma.cuh"
 #include "moe_gating.h"
 
 namespace mojo::cuda {
@@ -24,52 +40,74 @@ __host__ __device__ inline int rows_per_stage(int64_t experts) {
   return int(r < 1 ? 1 : r > kMaxRows ? kMaxRows : r);
 }
 
-// One warp routes one token from its E logits: descending logit (= descending softmax probability), ties toward
-// the lower expert; gates = exp(l - max) of the chosen experts over their sum.
-__device__ void route_token(const float *logits, int experts, int top_k, int32_t *ids, float *gates) {
-  constexpr int kPer = int(kGatingMaxExperts / 32);
+// Order-preserving bits of a logit (-0 folded into +0, so equal logits tie and go to the lower expert).
+__device__ __forceinline__ uint32_t order_key(float v) {
+  const uint32_t u = __float_as_uint(v + 0.0f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ float key_value(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+constexpr int kRouteKeys = int(kGatingMaxExperts / 32);  // logits per lane
+
+// The expert of a lane's key slot i: lane + 32 i, or with kQuads 4 (lane + 32 (i / 4)) + i % 4 (float4 rows).
+// Either way a lane's experts ascend with i.
+template <bool kQuads> __device__ __forceinline__ int slot_expert(int lane, int i) {
+  return kQuads ? 4 * (lane + 32 * (i >> 2)) + (i & 3) : lane + 32 * i;
+}
+
+// One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert):
+// descending logit (= descending softmax probability), ties toward the lower expert; gates = exp(l - max) of
+// the chosen experts over their sum. Each round is a warp max of the lanes' best keys and a warp min of the
+// experts holding it (redux.sync).
+template <bool kQuads>
+__device__ void route_keys(const uint32_t (&key)[kRouteKeys], uint32_t avail, int experts, int top_k, int32_t *ids,
+                           float *gates) {
   const int lane = threadIdx.x & 31;
-  float l[kPer];
-  float mx = -INFINITY;
-#pragma unroll
-  for (int q = 0; q < kPer; ++q) {
-    const int e = lane + 32 * q;
-    l[q] = e < experts ? logits[e] : -INFINITY;
-    mx = fmaxf(mx, l[q]);
-  }
-  mx = warp_max(mx);
-  uint32_t taken = 0;
-  float sum = 0.0f;
+  float mx = 0.0f, sum = 0.0f;
   for (int j = 0; j < top_k; ++j) {
-    float bv = -INFINITY;
-    int bi = INT_MAX;
+    uint32_t best = 0;
+    int bi = -1;
 #pragma unroll
-    for (int q = 0; q < kPer; ++q) {
-      const int e = lane + 32 * q;
-      if (e < experts && !((taken >> q) & 1u) && (bi == INT_MAX || l[q] > bv)) {
-        bv = l[q];
-        bi = e;
+    for (int i = 0; i < kRouteKeys; ++i) {
+      if (slot_expert<kQuads>(0, i) >= experts) break;
+      if (((avail >> i) & 1u) && (bi < 0 || key[i] > best)) {
+        best = key[i];
+        bi = i;
       }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-      const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-      if (oi != INT_MAX && (bi == INT_MAX || ov > bv || (ov == bv && oi < bi))) {
-        bv = ov;
-        bi = oi;
-      }
-    }
-    if (lane == (bi & 31)) taken |= 1u << (bi >> 5);
-    const float ev = expf(bv - mx);
+    const uint32_t top = __reduce_max_sync(0xffffffffu, bi < 0 ? 0u : best);
+    const uint32_t mine = bi >= 0 && best == top ? uint32_t(slot_expert<kQuads>(lane, bi)) : UINT_MAX;
+    const uint32_t win = __reduce_min_sync(0xffffffffu, mine);
+    if (bi >= 0 && mine == win) avail &= ~(1u << bi);
+    const float v = key_value(top);
+    if (j == 0) mx = v;
+    const float ev = expf(v - mx);
     sum += ev;
     if (lane == 0) {
-      ids[j] = bi;
+      ids[j] = int32_t(win);
       gates[j] = ev;
     }
   }
   __syncwarp();
   for (int j = lane; j < top_k; j += 32) gates[j] = gates[j] / sum;
+}
+
+// Routes one token from its E logits in shared memory.
+__device__ void route_token(const float *logits, int experts, int top_k, int32_t *ids, float *gates) {
+  const int lane = threadIdx.x & 31;
+  uint32_t key[kRouteKeys] = {};
+  uint32_t avail = 0;
+#pragma unroll
+  for (int i = 0; i < kRouteKeys; ++i) {
+    const int e = slot_expert<false>(lane, i);
+    if (e < experts) {
+      key[i] = order_key(logits[e]);
+      avail |= 1u << i;
+    }
+  }
+  route_keys<false>(key, avail, experts, top_k, ids, gates);
 }
 
 // Threads along the experts (a multiple of 32, EPT experts each); the other threads split the hidden rows.
@@ -211,6 +249,234 @@ cudaError_t launch_dtype(const GatingArgs &a, cudaStream_t stream) {
   return a.experts <= kThreads ? launch_ept<T, 1>(a, stream) : launch_ept<T, 2>(a, stream);
 }
 
+// ---- Tensor-core path -------------------------------------------------------------------------------------
+
+constexpr int kFastTok = 64;        // tokens per CTA: the 8 n8-tiles of the MMAs
+constexpr int kCluster = 8;         // CTAs per cluster, along the hidden dimension; rank r routes 8 tokens
+constexpr int kFastThreads = 256;   // 8 warps: ET / 16 along the experts (one m16 tile each) x the rest on tokens
+constexpr size_t kFastSmemLimit = 200 * 1024;
+
+// Shared memory: the weight slice [rows][ET + 4] fp32 (row stride = 4 mod 16 words: a k-step's float2 reads hit
+// distinct banks) and x [64][rows + 8] bf16 (odd 16-byte stride: ldmatrix without conflicts); after the GEMM
+// the same bytes hold the CTA's partial logits [64][ET + 4].
+__host__ __device__ inline size_t fast_smem_bytes(int et, int64_t rows) {
+  const size_t staging = size_t(rows) * size_t(et + 4) * 4 + size_t(kFastTok) * size_t(rows + 8) * 2;
+  const size_t partial = size_t(kFastTok) * size_t(et + 4) * 4;
+  return staging > partial ? staging : partial;
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // the device helpers of the cluster kernel
+
+constexpr int kMaxStages = 8;  // cp.async groups in flight
+
+__device__ __forceinline__ void cp_async_wait_pending(int n) {
+  switch (n) {
+    case 0: cp_async_wait<0>(); break;
+    case 1: cp_async_wait<1>(); break;
+    case 2: cp_async_wait<2>(); break;
+    case 3: cp_async_wait<3>(); break;
+    case 4: cp_async_wait<4>(); break;
+    case 5: cp_async_wait<5>(); break;
+    case 6: cp_async_wait<6>(); break;
+    default: cp_async_wait<7>(); break;
+  }
+}
+
+// Two fp32 weights of consecutive k as one bf16x2 register each of hi = bf16(w) and lo = bf16(w - hi).
+__device__ __forceinline__ void split_pair(float w0, float w1, uint32_t &hi, uint32_t &lo) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(w0, w1);
+  const float2 hf = __bfloat1622float2(h);
+  const __nv_bfloat162 l = __floats2bfloat162_rn(w0 - hf.x, w1 - hf.y);
+  hi = *reinterpret_cast<const uint32_t *>(&h);
+  lo = *reinterpret_cast<const uint32_t *>(&l);
+}
+
+// One k-step (16 hidden rows at k0) of a warp's m16 tile (experts 16 wm ..) x NT n8 tiles (tokens tok0 ..).
+// The MMA's A operand is the weight with row g (g = lane / 4) = expert 16 wm + 2g and row g + 8 = expert
+// 16 wm + 2g + 1, so a lane's A values for one k are the float2 at column 16 wm + 2g; the hi and lo halves are
+// two MMAs into the same accumulators. B is x, straight from [token][h] shared memory by ldmatrix.
+template <int ET, int NT>
+__device__ __forceinline__ void fast_kstep(const float *ws, const __nv_bfloat16 *xs, int xstride, int k0, int wm,
+                                           int tok0, float (&acc)[NT][4]) {
+  constexpr int kWS = ET + 4;
+  const int lane = int(threadIdx.x) & 31, g = lane >> 2, q = lane & 3, mi = lane >> 3;
+  const float *wp = ws + (k0 + 2 * q) * kWS + 16 * wm + 2 * g;
+  const float2 w0 = *reinterpret_cast<const float2 *>(wp);             // k = 2q
+  const float2 w1 = *reinterpret_cast<const float2 *>(wp + kWS);       // k = 2q + 1
+  const float2 w8 = *reinterpret_cast<const float2 *>(wp + 8 * kWS);   // k = 2q + 8
+  const float2 w9 = *reinterpret_cast<const float2 *>(wp + 9 * kWS);   // k = 2q + 9
+  uint32_t hi[4], lo[4];  // a0..a3: (row g, k 2q), (row g + 8, k 2q), (g, 2q + 8), (g + 8, 2q + 8)
+  split_pair(w0.x, w1.x, hi[0], lo[0]);
+  split_pair(w0.y, w1.y, hi[1], lo[1]);
+  split_pair(w8.x, w9.x, hi[2], lo[2]);
+  split_pair(w8.y, w9.y, hi[3], lo[3]);
+#pragma unroll
+  for (int n2 = 0; n2 < NT / 2; ++n2) {
+    uint32_t b[4];  // n-tiles 2 n2 (b0, b1) and 2 n2 + 1 (b2, b3)
+    ldmatrix_x4(b, xs + (tok0 + n2 * 16 + (mi >> 1) * 8 + (lane & 7)) * xstride + k0 + (mi & 1) * 8);
+    Mma<__nv_bfloat16>::run(acc[2 * n2], hi, b[0], b[1]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2 + 1], hi, b[2], b[3]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2], lo, b[0], b[1]);
+    Mma<__nv_bfloat16>::run(acc[2 * n2 + 1], lo, b[2], b[3]);
+  }
+}
+
+#endif
+
+// Grid (8 x h_clusters, E / ET, token blocks), clusters of 8 along x. ET = experts per CTA (32 or 64).
+template <int ET>
+__global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  constexpr int kWm = ET / 16, kWn = 8 / kWm, kNT = 8 / kWn, kWS = ET + 4, kC4 = ET / 4;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ bool last;
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int rows = int(a.fast.rows), xstride = rows + 8;
+  float *ws = reinterpret_cast<float *>(smem_raw);
+  __nv_bfloat16 *xs = reinterpret_cast<__nv_bfloat16 *>(smem_raw + size_t(rows) * kWS * 4);
+  float *part = reinterpret_cast<float *>(smem_raw);  // [64][kWS], after the GEMM
+
+  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  const int rank = int(cluster.block_rank()), hc = int(blockIdx.x) / kCluster;
+  const int64_t experts = a.experts, hidden = a.hidden;
+  const int64_t e0 = int64_t(blockIdx.y) * ET, t0 = int64_t(blockIdx.z) * kFastTok;
+  const int64_t h0 = (int64_t(hc) * kCluster + rank) * rows;
+  const int hn = int(max(int64_t(0), min(int64_t(rows), hidden - h0)));  // a multiple of 16
+  const int ksteps = hn / 16;
+  const int per_stage = max(2, (ksteps + kMaxStages - 1) / kMaxStages);  // k-steps per cp.async group
+  const int stages = (ksteps + per_stage - 1) / per_stage;
+  const auto *x = static_cast<const __nv_bfloat16 *>(a.x);
+
+  // Issue every load at once, one group per stage; tokens past N read as zeros.
+  for (int s = 0; s < stages; ++s) {
+    const int kb = s * per_stage * 16, kn = min(per_stage * 16, hn - kb);
+    for (int i = tid; i < kn * kC4; i += kFastThreads) {
+      const int r = kb + i / kC4, c = i % kC4;
+      cp_async_16(ws + r * kWS + 4 * c, a.weight + (h0 + r) * experts + e0 + 4 * c, true);
+    }
+    const int cpr = kn / 8;
+    for (int i = tid; i < kFastTok * cpr; i += kFastThreads) {
+      const int t = i / cpr, c = i % cpr;
+      const bool valid = t0 + t < a.tokens;
+      cp_async_16(xs + t * xstride + kb + 8 * c, valid ? x + (t0 + t) * hidden + h0 + kb + 8 * c : x, valid);
+    }
+    cp_async_commit();
+  }
+
+  const int wm = warp % kWm, tok0 = (warp / kWm) * 8 * kNT;
+  float acc[kNT][4];
+#pragma unroll
+  for (int n = 0; n < kNT; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) acc[n][r] = 0.0f;
+  for (int s = 0; s < stages; ++s) {
+    cp_async_wait_pending(stages - 1 - s);
+    __syncthreads();
+    const int kend = min(ksteps, (s + 1) * per_stage);
+    for (int k = s * per_stage; k < kend; ++k) fast_kstep<ET, kNT>(ws, xs, xstride, 16 * k, wm, tok0, acc);
+  }
+  __syncthreads();  // the staging is consumed: the partial logits reuse it
+
+  // C fragment: c0/c1 = row g, tokens 2q and 2q + 1 of the n-tile; c2/c3 = row g + 8. Rows g and g + 8 are the
+  // adjacent experts 16 wm + 2g and + 1 (the A mapping above).
+  {
+    const int g = lane >> 2, q = lane & 3;
+    float *mine = part + 16 * wm + 2 * g;
+#pragma unroll
+    for (int n = 0; n < kNT; ++n) {
+      const int t = tok0 + 8 * n + 2 * q;
+      *reinterpret_cast<float2 *>(mine + t * kWS) = make_float2(acc[n][0], acc[n][2]);
+      *reinterpret_cast<float2 *>(mine + (t + 1) * kWS) = make_float2(acc[n][1], acc[n][3]);
+    }
+  }
+  cluster.sync();  // every CTA's partial [64][ET] is complete and visible to the cluster
+
+  // Rank r sums tokens [8r, 8r + 8) over the cluster in rank order and writes the cluster's partial.
+  const int64_t block = blockIdx.z, clusters = a.fast.h_clusters;
+  if (tid < 8 * kC4) {
+    const int t = 8 * rank + tid / kC4, c = tid % kC4, off = t * kWS + 4 * c;
+    float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int src = 0; src < kCluster; ++src) {
+      const float4 v = *reinterpret_cast<const float4 *>(cluster.map_shared_rank(part + off, src));
+      s.x += v.x;
+      s.y += v.y;
+      s.z += v.z;
+      s.w += v.w;
+    }
+    *reinterpret_cast<float4 *>(a.partial + ((block * clusters + hc) * kFastTok + t) * experts + e0 + 4 * c) = s;
+  }
+  cluster.barrier_arrive();  // done reading the peers' shared memory (waited for before exit)
+
+  // The last of the (hidden clusters x expert tiles) contributors to these 8 tokens routes them.
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    unsigned int *counter = a.counters + block * kCluster + rank;
+    const unsigned int contributors = unsigned(clusters * gridDim.y);
+    last = atomicAdd(counter, 1u) == contributors - 1;
+    if (last) *counter = 0;  // ready for the next run
+  }
+  __syncthreads();
+  const int64_t t = t0 + 8 * rank + warp;
+  if (last && t < a.tokens) {
+    __threadfence();
+    // Warp w sums token 8r + w over the hidden clusters in order; lane l holds experts 4 (l + 32 j) + u.
+    float v[kRouteKeys] = {};
+    const float *p = a.partial + (block * clusters * kFastTok + 8 * rank + warp) * experts;
+#pragma unroll 2
+    for (int64_t h = 0; h < clusters; ++h, p += kFastTok * experts) {
+#pragma unroll
+      for (int j = 0; j < kRouteKeys / 4; ++j) {
+        const int e = slot_expert<true>(lane, 4 * j);
+        if (e < experts) {
+          const float4 w = __ldcg(reinterpret_cast<const float4 *>(p + e));
+          v[4 * j] += w.x;
+          v[4 * j + 1] += w.y;
+          v[4 * j + 2] += w.z;
+          v[4 * j + 3] += w.w;
+        }
+      }
+    }
+    uint32_t key[kRouteKeys] = {};
+    uint32_t avail = 0;
+#pragma unroll
+    for (int i = 0; i < kRouteKeys; ++i)
+      if (slot_expert<true>(lane, i) < experts) {
+        key[i] = order_key(v[i]);
+        avail |= 1u << i;
+      }
+    route_keys<true>(key, avail, int(experts), int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
+  }
+  cluster.barrier_wait();
+#else
+  (void)a;
+  __trap();  // launched only where moe_gating_fast_available() found the sm_90 code
+#endif
+}
+
+template <int ET>
+cudaError_t launch_fast(const GatingArgs &a, cudaStream_t stream) {
+  const auto kernel = gating_fast_kernel<ET>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(a.fast.smem_bytes));
+  if (e != cudaSuccess) return e;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(unsigned(kCluster * a.fast.h_clusters), unsigned(a.experts / ET),
+                     unsigned((a.tokens + kFastTok - 1) / kFastTok));
+  cfg.blockDim = dim3(kFastThreads);
+  cfg.dynamicSmemBytes = a.fast.smem_bytes;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, a);
+}
+
 }  // namespace
 
 GatingSplit plan_moe_gating(int64_t tokens, int64_t hidden, int64_t experts, int block_slots, size_t workspace_floats) {
@@ -228,8 +494,48 @@ GatingSplit plan_moe_gating(int64_t tokens, int64_t hidden, int64_t experts, int
   return {splits, chunk, splits > 1 ? size_t(splits * tokens * experts) : 0};
 }
 
+GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_t experts, int sms,
+                                size_t workspace_floats) {
+  GatingFast f{};
+  if (dtype != Dt::BF16 || tokens <= 0 || hidden <= 0 || hidden % 16 != 0 || experts % 32 != 0 ||
+      experts > kGatingMaxExperts)
+    return f;
+  const int64_t blocks = (tokens + kFastTok - 1) / kFastTok;
+  if (blocks * kCluster > kGatingCounters) return f;
+  const int et = experts % 64 == 0 ? 64 : 32;
+  const int64_t ksteps = hidden / 16, tiles = experts / et;
+  auto rows_for = [&](int64_t cn) { return (ksteps + kCluster * cn - 1) / (kCluster * cn) * 16; };
+  auto fits = [&](int64_t cn) { return fast_smem_bytes(et, rows_for(cn)) <= kFastSmemLimit; };
+  // About one CTA per SM, but at least 4 k-steps per CTA; more clusters where the slice would not fit.
+  int64_t cn = std::max<int64_t>(1, sms / (blocks * tiles * kCluster));
+  cn = std::min<int64_t>(cn, std::max<int64_t>(1, ksteps / (4 * kCluster)));
+  while (!fits(cn)) ++cn;  // ends: rows_for(ksteps) = 16 fits
+  const size_t per_cluster = size_t(blocks * kFastTok * experts);
+  if (workspace_floats < per_cluster * size_t(cn)) {  // a handle created for fewer tokens
+    cn = int64_t(workspace_floats / per_cluster);
+    if (cn < 1 || !fits(cn)) return f;
+  }
+  f.expert_tile = et;
+  f.h_clusters = cn;
+  f.rows = rows_for(cn);
+  f.workspace_floats = per_cluster * size_t(cn);
+  f.smem_bytes = fast_smem_bytes(et, f.rows);
+  return f;
+}
+
+bool moe_gating_fast_available() {
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, gating_fast_kernel<64>) != cudaSuccess) {
+    (void)cudaGetLastError();  // no image for this device: not an error of the op, and not left for a later check
+    return false;
+  }
+  return attr.binaryVersion >= 90;
+}
+
 cudaError_t launch_moe_gating(const GatingArgs &a, cudaStream_t stream) {
   if (a.tokens == 0) return cudaSuccess;
+  if (a.fast.expert_tile == 64) return launch_fast<64>(a, stream);
+  if (a.fast.expert_tile == 32) return launch_fast<32>(a, stream);
   switch (a.dtype) {
     case Dt::F32: return launch_dtype<float>(a, stream);
     case Dt::F16: return launch_dtype<__half>(a, stream);

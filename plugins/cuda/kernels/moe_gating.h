@@ -1,5 +1,5 @@
 // Launcher of the fused MoE router (kernels/moe_gating.cu): GEMM, softmax, top-k and renormalisation in one
-// kernel. Raw pointers, sizes, a stream; the split-K partials live in the caller's workspace.
+// kernel. Raw pointers, sizes, a stream; the partial sums live in the caller's workspace.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,15 +12,28 @@
 namespace mojo::cuda {
 
 constexpr int64_t kGatingMaxExperts = 512;
-constexpr int64_t kGatingCounters = 4096;  // token tiles that may split K (8 tokens each)
+constexpr int64_t kGatingCounters = 4096;  // completion counters (general path: 8-token tiles; fast path: 8 per 64 tokens)
 
-// How the hidden dimension is split across blocks: `splits` blocks per 8-token tile, `chunk` rows of the
-// gate weight each. workspace_floats is what the partial sums need (0 when splits == 1).
+// General path: how the hidden dimension is split across blocks: `splits` blocks per 8-token tile, `chunk`
+// rows of the gate weight each. workspace_floats is what the partial sums need (0 when splits == 1).
 struct GatingSplit {
   int64_t splits, chunk;
   size_t workspace_floats;
 };
 GatingSplit plan_moe_gating(int64_t tokens, int64_t hidden, int64_t experts, int block_slots, size_t workspace_floats);
+
+// Tensor-core path (bf16 input, sm_90 thread-block clusters): 64-token blocks, `expert_tile` experts per CTA,
+// clusters of 8 CTAs along the hidden dimension, `h_clusters` clusters per (token block, expert tile), `rows`
+// hidden rows per CTA. expert_tile == 0: the path does not apply (dtype, sizes, alignment or workspace).
+struct GatingFast {
+  int expert_tile;
+  int64_t h_clusters, rows;
+  size_t workspace_floats, smem_bytes;
+};
+GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_t experts, int sms,
+                                size_t workspace_floats);
+// Whether the current device runs the cluster kernel (compiled for sm_90 only).
+bool moe_gating_fast_available();
 
 struct GatingArgs {
   Dt dtype;
@@ -29,9 +42,10 @@ struct GatingArgs {
   const float *weight;    // [H, E]
   int32_t *ids;           // [N, K]
   float *gates;           // [N, K]
-  float *partial;         // [splits, N, E] workspace (splits > 1)
-  unsigned int *counters; // kGatingCounters zeroed words, left zeroed (splits > 1)
-  GatingSplit split;
+  float *partial;         // workspace: [splits, N, E] (general) or [N / 64, h_clusters, 64, E] (fast)
+  unsigned int *counters; // kGatingCounters zeroed words, left zeroed
+  GatingSplit split;      // used when fast.expert_tile == 0
+  GatingFast fast;
 };
 cudaError_t launch_moe_gating(const GatingArgs &a, cudaStream_t stream);
 

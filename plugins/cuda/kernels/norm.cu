@@ -14,19 +14,23 @@ namespace {
 
 constexpr int kMaxVecs = 8;
 
+// Compile-time shapes of the quantizing row kernel: Any tests every feature at run time; Dyn is y = x
+// (dynamic_quant); Norm is RMSNorm times a weight (rms_norm_quant). Smooth stays a run-time test in all.
+enum class Form { Any, Dyn, Norm };
+
 // y = (s - mean) * inv * w + b of one packet, in fp32 and never rounded to T (the quantizers take it as is).
 template <typename T, typename W, int VEC>
-__device__ __forceinline__ void normalized_packet(const Packet<T, VEC> &s, const NormArgs &a, int i, float mean,
-                                                  float inv, float (&y)[VEC]) {
+__device__ __forceinline__ void normalized_packet(const Packet<T, VEC> &s, const NormArgs &a, bool has_weight,
+                                                  bool has_bias, int i, float mean, float inv, float (&y)[VEC]) {
 #pragma unroll
   for (int k = 0; k < VEC; ++k) y[k] = (to_float(s.v[k]) - mean) * inv;
-  if (a.weight) {
+  if (has_weight) {
     float wv[VEC];
     load_floats<W, VEC>(static_cast<const W *>(a.weight) + i * VEC, wv);
 #pragma unroll
     for (int k = 0; k < VEC; ++k) y[k] *= wv[k];
   }
-  if (a.bias) {
+  if (has_bias) {
     float bv[VEC];
     load_floats<W, VEC>(static_cast<const W *>(a.bias) + i * VEC, bv);
 #pragma unroll
@@ -41,13 +45,20 @@ __device__ __forceinline__ void normalized_packet(const Packet<T, VEC> &s, const
 // this kernel did, and reached 2.43 TB/s on 16384x4096 bf16 rms_norm where a copy reaches 2.87.
 // Two blocks of 1024 (32 registers) for the plain 1-2 packet shapes with a T weight: no spill there (39
 // unconstrained; both measured 94.5 µs). The quantizers need ~64 (a 40 cap spills and was no faster).
-template <typename T, typename W, int VEC, int NV, Quant Q, typename S>
+// The quantizers are issue-bound (an IEEE division per value), so their common forms get compile-time
+// flags (Form): on H100 each runtime feature test cost 5-15% of a 16384x4096 dynamic_quant.
+template <typename T, typename W, int VEC, int NV, Quant Q, typename S, Form F = Form::Any>
 __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W) == sizeof(T) ? 2 : 1) norm_registers(NormArgs a) {
   using P = Packet<T, VEC>;
+  constexpr bool kAny = F == Form::Any;
+  const bool has_residual = kAny && a.residual, has_bias = kAny && a.bias, layer = kAny && a.layer_norm;
+  const bool has_weight = kAny ? a.weight != nullptr : F == Form::Norm;
+  const bool normalize = kAny ? a.normalize : F == Form::Norm;
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x, n = a.cols;
   const int nvec = int(n / VEC);  // in-row indices fit 32 bits (at most 1024 x kMaxVecs packets)
-  auto live = [&](int j) { return int(threadIdx.x + j * blockDim.x) < nvec; };
+  // The lean forms are launched only when the block covers the row exactly.
+  auto live = [&](int j) { return !kAny || int(threadIdx.x + j * blockDim.x) < nvec; };
   auto at = [&](int j) { return int(threadIdx.x + j * blockDim.x); };
 
   P s[NV];
@@ -55,7 +66,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
   for (int j = 0; j < NV; ++j)
     if (live(j)) s[j] = x[at(j)];
-  if (a.residual) {
+  if (has_residual) {
     const P *r = reinterpret_cast<const P *>(static_cast<const T *>(a.residual) + row * n);
 #pragma unroll
     for (int j = 0; j < NV; ++j)
@@ -65,14 +76,14 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
         for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(to_float(s[j].v[k]) + to_float(rp.v[k]));
       }
   }
-  P *res_out = a.residual_out ? reinterpret_cast<P *>(static_cast<T *>(a.residual_out) + row * n) : nullptr;
+  P *res_out = kAny && a.residual_out ? reinterpret_cast<P *>(static_cast<T *>(a.residual_out) + row * n) : nullptr;
   if (res_out && !a.post) {
 #pragma unroll
     for (int j = 0; j < NV; ++j)
       if (live(j)) res_out[at(j)] = s[j];
   }
   float mean = 0.0f, inv = 1.0f;  // dynamic_quant (normalize false): y = x
-  if (a.normalize) {
+  if (normalize) {
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < NV; ++j)
@@ -80,9 +91,9 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
           const float v = to_float(s[j].v[k]);
-          sum += a.layer_norm ? v : v * v;
+          sum += layer ? v : v * v;
         }
-    if (a.layer_norm) {
+    if (layer) {
       mean = block_sum(sum, scratch) / float(n);
       float c2 = 0.0f;
 #pragma unroll
@@ -103,7 +114,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
     for (int j = 0; j < NV; ++j)
       if (live(j)) {
         float y[VEC];
-        normalized_packet<T, W, VEC>(s[j], a, at(j), mean, inv, y);
+        normalized_packet<T, W, VEC>(s[j], a, has_weight, has_bias, at(j), mean, inv, y);
 #pragma unroll
         for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(y[k]);
       }
@@ -122,7 +133,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
     // the same operations, so both passes see the same values.
     const S *smooth = static_cast<const S *>(a.smooth);
     auto smoothed = [&](int j, float(&y)[VEC]) {
-      normalized_packet<T, W, VEC>(s[j], a, at(j), mean, inv, y);
+      normalized_packet<T, W, VEC>(s[j], a, has_weight, has_bias, at(j), mean, inv, y);
       if (smooth) {
         float sv[VEC];
         load_floats<S, VEC>(smooth + at(j) * VEC, sv);
@@ -143,6 +154,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
     float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
     if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
     if (threadIdx.x == 0) a.scale_out[row] = scale;
+    const ScaleDivider divide = scale_divider(scale);
     Packet<uint8_t, VEC> codes[NV];
 #pragma unroll
     for (int j = 0; j < NV; ++j)
@@ -150,7 +162,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
         float y[VEC];
         smoothed(j, y);
 #pragma unroll
-        for (int k = 0; k < VEC; ++k) codes[j].v[k] = quantize<Q>(__fdiv_rn(y[k], scale));
+        for (int k = 0; k < VEC; ++k) codes[j].v[k] = quantize<Q>(divide(y[k]));
       }
     if (res_out && a.post) round_row_in_place();  // post-norm residual: y before smoothing, rounded to T
     auto *q = reinterpret_cast<Packet<uint8_t, VEC> *>(static_cast<uint8_t *>(a.out) + row * n);
@@ -210,18 +222,35 @@ __global__ void norm_generic(NormArgs a) {
   }
 }
 
+// The lean forms need a block that covers the row exactly and none of residual, bias or LayerNorm.
+inline Form lean_form(const NormArgs &a, int64_t covered) {
+  if (a.residual || a.residual_out || a.bias || a.layer_norm || covered != a.cols) return Form::Any;
+  if (!a.normalize && !a.weight) return Form::Dyn;
+  if (a.normalize && a.weight) return Form::Norm;
+  return Form::Any;
+}
+
 template <typename T, typename W, int VEC, int NV, Quant Q>
 cudaError_t launch_smooth(const NormArgs &a, int threads, cudaStream_t stream) {
+  const dim3 grid(unsigned(a.rows));
   // Only the quantizers read smooth: the plain norms have one instantiation.
   if constexpr (Q != Quant::None && !std::is_same_v<T, float>) {
     if (a.smooth && a.smooth_dtype != Dt::F32) {
-      norm_registers<T, W, VEC, NV, Q, T><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+      norm_registers<T, W, VEC, NV, Q, T><<<grid, threads, 0, stream>>>(a);
       return cudaGetLastError();
     }
   } else if (Q != Quant::None && a.smooth && a.smooth_dtype != Dt::F32) {
     return cudaErrorInvalidValue;  // fp32 x takes fp32 smooth only
   }
-  norm_registers<T, W, VEC, NV, Q, float><<<dim3(unsigned(a.rows)), threads, 0, stream>>>(a);
+  if constexpr (Q != Quant::None && NV <= 2) {
+    switch (lean_form(a, int64_t(threads) * NV * VEC)) {
+      case Form::Dyn: norm_registers<T, W, VEC, NV, Q, float, Form::Dyn><<<grid, threads, 0, stream>>>(a); break;
+      case Form::Norm: norm_registers<T, W, VEC, NV, Q, float, Form::Norm><<<grid, threads, 0, stream>>>(a); break;
+      case Form::Any: norm_registers<T, W, VEC, NV, Q, float><<<grid, threads, 0, stream>>>(a); break;
+    }
+    return cudaGetLastError();
+  }
+  norm_registers<T, W, VEC, NV, Q, float><<<grid, threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 

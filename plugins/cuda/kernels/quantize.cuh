@@ -21,6 +21,23 @@ __device__ __forceinline__ uint8_t quantize(float v) {
   }
 }
 
+// v / scale correctly rounded, for a per-row dynamic scale: q0 = v * inv with inv = RN(1 / scale), then
+// Markstein's correction q = RN(q0 + (v - q0 * scale) * inv), the remainder exact by FMA. It equals
+// __fdiv_rn(v, scale) whenever the quotient is finite and normal (|v / scale| <= qmax here; quotients in the
+// subnormal range code to 0 either way), in three instructions instead of an IEEE division per element,
+// which is what bounds the quantizing rows. An infinite scale (an inf input) gives 0 for finite v like
+// the division: the remainder then uses 0 for the scale.
+struct ScaleDivider {
+  float inv, rem_scale;
+  __device__ __forceinline__ float operator()(float v) const {
+    const float q0 = v * inv;
+    return fmaf(fmaf(-q0, rem_scale, v), inv, q0);
+  }
+};
+__device__ __forceinline__ ScaleDivider scale_divider(float scale) {
+  return {__fdiv_rn(1.0f, scale), isinf(scale) ? 0.0f : scale};
+}
+
 // The tail of the block-per-row dynamic quantizers (norm-quant, dynamic_quant, activation-quant): the row's
 // scale from the block-wide amax (1 when below 1e-6 with unit_if_tiny), written by thread 0, then the codes of
 // the fp32 values each thread holds in registers (packet i = threadIdx.x + j * blockDim.x).
@@ -31,13 +48,14 @@ __device__ __forceinline__ void quantize_row(const float (&v)[NV][VEC], float am
   float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
   if (unit_if_tiny && scale < 1e-6f) scale = 1.0f;
   if (threadIdx.x == 0) *scale_out = scale;
+  const ScaleDivider divide = scale_divider(scale);
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
     if (i < nvec) {
       Packet<uint8_t, VEC> pk;
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(__fdiv_rn(v[j][k], scale));
+      for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(divide(v[j][k]));
       *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
     }
   }

@@ -1,8 +1,10 @@
 // Prefill attention family: paged_prefill_gqa, paged_prefill_swa and swa_varlen through one FlashAttention-2
-// style kernel (kernels/attention_prefill.cuh). Metadata (cu-lengths, block ids, hints) is checked on the
-// device before anything is written (deferred errors).
+// style kernel (kernels/attention_prefill.cuh); the paged ops take cuDNN's SDPA instead where it computes the
+// signature exactly (cudnn/sdpa_paged.h, decided per op handle at create). Metadata (cu-lengths, block ids,
+// hints) is checked on the device before anything is written (deferred errors), on both paths.
 #include <cmath>
 
+#include "cudnn/sdpa_paged.h"
 #include "kernels/attention_prefill.h"
 #include "op_entry.h"
 
@@ -50,8 +52,20 @@ std::string run_paged(const Call &c, bool swa) {
   a.cu_kv = static_cast<const int32_t *>(c.ptr(c.input(5)));
   a.batch = int(table->shape[0]);
   a.max_blocks = table->shape[1];
+  std::string error;
+  if (c.impl && cudnn_sdpa::run(*static_cast<const cudnn_sdpa::PagedPrefill *>(c.impl), a, c.workspace,
+                                c.workspace_bytes, c.stream, &error))
+    return error;
   return cuda_message(launch_attention_prefill(a, c.stream));
 }
+
+// The cuDNN graph of the signature, or none (impl stays nullptr: every run takes the kernel above).
+std::string prepare_paged(State &, const mojo_op_sig &sig, void **impl, size_t *workspace_bytes) {
+  *impl = cudnn_sdpa::create(sig, workspace_bytes);
+  return "";
+}
+
+void release_paged(void *impl) { cudnn_sdpa::destroy(static_cast<cudnn_sdpa::PagedPrefill *>(impl)); }
 
 std::string paged_prefill_gqa(const Call &c) { return run_paged(c, false); }
 std::string paged_prefill_swa(const Call &c) { return run_paged(c, true); }
@@ -103,10 +117,10 @@ std::string describe_prefill_error(int32_t code) {
 
 std::vector<Entry> attention_prefill_entries() {
   return {
-      {{"paged_prefill_gqa", kHalfMask, kGraphSafe}, paged_prefill_gqa, accept_prefill, nullptr, nullptr, nullptr,
-       describe_prefill_error},
-      {{"paged_prefill_swa", kHalfMask, kGraphSafe}, paged_prefill_swa, accept_prefill, nullptr, nullptr, nullptr,
-       describe_prefill_error},
+      {{"paged_prefill_gqa", kHalfMask, kGraphSafe}, paged_prefill_gqa, accept_prefill, prepare_paged, release_paged,
+       nullptr, describe_prefill_error},
+      {{"paged_prefill_swa", kHalfMask, kGraphSafe}, paged_prefill_swa, accept_prefill, prepare_paged, release_paged,
+       nullptr, describe_prefill_error},
       {{"swa_varlen", kHalfMask, kGraphSafe}, swa_varlen, accept_prefill, nullptr, nullptr, nullptr,
        describe_prefill_error},
   };

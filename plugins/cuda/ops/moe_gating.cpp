@@ -1,6 +1,8 @@
-// moe_gating: the fused router of kernels/moe_gating.h. create sizes the split-K workspace for the signature's
-// token count and allocates the tiles' zeroed completion counters (the kernel leaves them zeroed).
+// moe_gating: the fused router of kernels/moe_gating.h. create sizes the workspace (split-K or cluster partials,
+// whichever path the signature takes; the larger) and allocates the zeroed completion counters (the kernels
+// leave them zeroed). A run takes the tensor-core path where it applies and the workspace holds its partials.
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/moe_gating.h"
 #include "op_entry.h"
@@ -11,6 +13,8 @@ namespace {
 struct GatingPlan {
   unsigned int *counters = nullptr;
   int block_slots = 0;  // blocks the GPU runs at once (2 per SM)
+  int sms = 0;
+  bool fast = false;     // the cluster kernel runs on this device (sm_90)
 };
 
 constexpr size_t kUnboundedWorkspace = size_t(1) << 40;
@@ -24,10 +28,15 @@ std::string prepare_gating(State &, const mojo_op_sig &sig, void **impl, size_t 
   std::string e = cuda_message(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, sig.device.device_id));
   if (e.empty()) e = cuda_message(cudaMalloc(&plan->counters, kGatingCounters * sizeof(unsigned int)));
   if (e.empty()) e = cuda_message(cudaMemset(plan->counters, 0, kGatingCounters * sizeof(unsigned int)));
+  plan->fast = e.empty() && moe_gating_fast_available();
   plan->block_slots = 2 * sms;
+  plan->sms = sms;
   const GatingSplit split =
       plan_moe_gating(rows_of(x), cols_of(x), w->shape[1], plan->block_slots, kUnboundedWorkspace);
-  *workspace_bytes = split.workspace_floats * sizeof(float);
+  const GatingFast fast =
+      plan->fast ? plan_moe_gating_fast(dt_of(x), rows_of(x), cols_of(x), w->shape[1], sms, kUnboundedWorkspace)
+                 : GatingFast{};
+  *workspace_bytes = std::max(split.workspace_floats, fast.workspace_floats) * sizeof(float);
   return e;
 }
 
@@ -54,7 +63,13 @@ std::string moe_gating(const Call &c) {
   a.partial = static_cast<float *>(c.workspace);
   a.counters = plan->counters;
   // A run with more tokens than the signature at create splits less (the workspace bounds the partials).
-  a.split = plan_moe_gating(a.tokens, a.hidden, a.experts, plan->block_slots, c.workspace_bytes / sizeof(float));
+  const size_t ws_floats = c.workspace_bytes / sizeof(float);
+  const bool aligned = ((reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.weight) |
+                         reinterpret_cast<uintptr_t>(a.partial)) & 15) == 0;
+  if (plan->fast && aligned)
+    a.fast = plan_moe_gating_fast(a.dtype, a.tokens, a.hidden, a.experts, plan->sms, ws_floats);
+  if (a.fast.expert_tile == 0)
+    a.split = plan_moe_gating(a.tokens, a.hidden, a.experts, plan->block_slots, ws_floats);
   return cuda_message(launch_moe_gating(a, c.stream));
 }
 

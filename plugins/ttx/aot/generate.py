@@ -50,8 +50,8 @@ def compile_spec(spec):
     codes = param_codes(spec["signature"])
     out = []
     for arch in specs.ARCHS:
-        k = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                           options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+        options = {"num_warps": spec["num_warps"], "num_stages": spec["num_stages"], **spec.get("options", {})}
+        k = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
         md = k.metadata
         if md.global_scratch_size or md.profile_scratch_size or md.num_ctas != 1 or md.launch_pdl:
             raise RuntimeError(f"{spec['fn']} {spec['key']} sm_{arch}: needs launcher features the plugin "

@@ -3,7 +3,7 @@ every arch in ARCHS. Keep the lists lean (each entry costs ~0.5 s of build time 
 (plugins/ttx/choose.cpp) picks among exactly these, and tests/ttx checks the two agree.
 
 A spec is (kernel module, kernel function, key, signature, constexprs, aligned argument indices, num_warps,
-num_stages, grid rule). `aligned` marks pointer/int arguments Triton may assume divisible by 16 (16-byte
+num_stages, grid rule, and optionally extra compile options). `aligned` marks pointer/int arguments Triton may assume divisible by 16 (16-byte
 aligned pointers, lengths that keep every row 16-byte aligned): that lets it emit 16-byte vector accesses.
 """
 
@@ -26,8 +26,21 @@ KV_BLOCK = 1024
 DECODE_GROUP = 16
 DECODE_TILES = ((64, 64, 4), (128, 64, 4), (256, 32, 4))
 
+# paged_prefill_gqa: (D_PAD, aligned, BLOCK_M query rows, BLOCK_N keys, num_warps, num_stages). "aligned" (q/k/v/out
+# 16-byte aligned, head_dim % 16 == 0: 16-byte loads, cp.async pipelining) is the usual case; the plain form
+# holds a pointer per element and gets smaller tiles to stay (nearly) free of register spills (ptxas -v,
+# Triton 3.6). BLOCK_M is in the key: the launch sizes its grid from it (ops/attention_prefill.cpp mirrors it).
+PREFILL_TILES = ((64, True, 128, 64, 8, 3), (128, True, 128, 64, 8, 2), (256, True, 64, 32, 8, 2),
+                 (64, False, 128, 64, 8, 1), (128, False, 64, 32, 8, 2), (256, False, 32, 16, 4, 1))
+
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.
 ACT_BLOCK, ACT_WARPS = 4096, 8
+
+# top_k_sampling / top_p_sampling: programs stride over the rows; CAP keys sorted at once (ops/sampling.cpp
+# kTileCap) and CAP elements per step of the plain passes, WBLOCK per step of a radix descent. No FMA
+# contraction: the integer weights must round exactly as the cpu reference's (mojo_common/sampling_math.h).
+SAMPLING_WBLOCK, SAMPLING_CAP, SAMPLING_WARPS = 256, 4096, 16
+EXACT_FP = {"enable_fp_fusion": False}
 
 
 def norm_signature(dt):
@@ -95,8 +108,38 @@ def specs():
             out.append(dict(module="attention", fn="decode_kernel", key=f"dtype={dt} d={d_pad}", signature=sig,
                             constexprs={"D_PAD": d_pad, "G_PAD": DECODE_GROUP, "BLOCK_N": block_n}, aligned=(),
                             num_warps=warps, num_stages=2, grid="custom"))
+    for dt in DTYPES:
+        sig = {"logits_ptr": "*" + dt, "uniform_ptr": "*fp32", "seed_ptr": "*i64", "top_p_ptr": "*fp32",
+               "probs_ptr": "*fp32", "tok64_ptr": "*i64", "tok32_ptr": "*i32", "ws_ptr": "*u64", "err_ptr": "*i32",
+               "n_rows": "i32", "vocab": "i32", "n_cand": "i32", "keep": "i32", "top_p": "fp32", "filter_value": "fp32",
+               "is_top_p": "i32", "soft_filter": "i32", "has_uniform": "i32", "has_row_top_p": "i32", "tok64": "i32",
+               "WBLOCK": "constexpr", "CAP": "constexpr"}
+        out.append(dict(module="sampling", fn="sampling_kernel", key=f"dtype={dt}", signature=sig,
+                        constexprs={"WBLOCK": SAMPLING_WBLOCK, "CAP": SAMPLING_CAP},
+                        aligned=(), num_warps=SAMPLING_WARPS, num_stages=1, grid="custom", options=EXACT_FP))
+    sig = {"uniform_ptr": "*fp32", "top_p_ptr": "*fp32", "err_ptr": "*i32", "n_rows": "i32", "has_uniform": "i32",
+           "has_row_top_p": "i32", "BLOCK": "constexpr"}
+    out.append(dict(module="sampling", fn="sampling_validate_kernel", key="one", signature=sig,
+                    constexprs={"BLOCK": 1024}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
     sig = {"lens_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "max_blocks": "i32", "n_blocks": "i32",
            "block_size": "i32", "hint": "i32", "BLOCK": "constexpr"}
     out.append(dict(module="attention", fn="decode_validate_kernel", key="one", signature=sig,
+                    constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
+    for dt in ("bf16", "fp16"):
+        for d_pad, aligned, block_m, block_n, warps, stages in PREFILL_TILES:
+            sig = {"q_ptr": "*" + dt, "k_cache": "*" + dt, "v_cache": "*" + dt, "out_ptr": "*" + dt, "head_dim": "i32",
+                   "cu_q_ptr": "*i32", "cu_kv_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "n_seqs": "i32",
+                   "n_q_heads": "i32", "n_kv_heads": "i32", "max_blocks": "i32", "block_size": "i32", "scale": "fp32",
+                   "causal": "i32", "grouped": "i32", "has_cu_kv": "i32",
+                   "D_PAD": "constexpr", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr"}
+            out.append(dict(module="attention_prefill", fn="prefill_kernel",
+                            key=f"dtype={dt} d={d_pad} bm={block_m} aligned={int(aligned)}", signature=sig,
+                            constexprs={"D_PAD": d_pad, "BLOCK_M": block_m, "BLOCK_N": block_n},
+                            aligned=tuple(range(5)) if aligned else (), num_warps=warps, num_stages=stages,
+                            grid="custom"))
+    sig = {"cu_q_ptr": "*i32", "cu_kv_ptr": "*i32", "bt_ptr": "*i32", "err_ptr": "*i32", "n_seqs": "i32",
+           "n_rows": "i32", "has_cu_kv": "i32", "causal": "i32", "max_blocks": "i32", "n_blocks": "i32",
+           "block_size": "i32", "q_hint": "i32", "kv_hint": "i32", "BLOCK": "constexpr"}
+    out.append(dict(module="attention_prefill", fn="prefill_validate_kernel", key="one", signature=sig,
                     constexprs={"BLOCK": 256}, aligned=(), num_warps=4, num_stages=1, grid="custom"))
     return out

@@ -8,6 +8,7 @@ padded to 16 rows), so K and V are read once per KV head.
 """
 import triton
 import triton.language as tl
+from params import block_ids_code
 
 BAD_BLOCK = tl.constexpr(1)
 BEYOND_TABLE = tl.constexpr(2)
@@ -27,12 +28,7 @@ def decode_validate_kernel(lens_ptr, bt_ptr, err_ptr, max_blocks, n_blocks, bloc
             code = tl.full([], BEYOND_HINT, tl.int32)
         else:
             need = (L + block_size - 1) // block_size
-            cols = tl.arange(0, BLOCK)
-            for start in range(0, need, BLOCK):
-                m = start + cols
-                ids = tl.load(bt_ptr + b.to(tl.int64) * max_blocks + m, mask=m < need, other=0)
-                bad = (m < need) & ((ids < 0) | (ids >= n_blocks))
-                code = tl.maximum(code, tl.max(tl.where(bad, BAD_BLOCK, 0), axis=0))
+            code = block_ids_code(bt_ptr + b.to(tl.int64) * max_blocks, need, n_blocks, BAD_BLOCK, BLOCK)
     if code != 0:
         tl.atomic_cas(err_ptr, 0, code)
 

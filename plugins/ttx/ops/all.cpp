@@ -4,6 +4,11 @@
 
 namespace mojo::ttx {
 
+int64_t Call::i(const char *name) const {
+  const mojo_attr *a = common::find_attr(attrs, n_attrs, name);
+  return a && a->count ? a->i : 0;
+}
+
 double Call::f(const char *name) const {
   const mojo_attr *a = common::find_attr(attrs, n_attrs, name);
   return a && a->count ? a->f : 0.0;
@@ -43,7 +48,9 @@ std::string row_kernel_limits(const mojo_tensor *x) {
 const std::vector<OpDef> &all_ops() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> v;
-    for (auto family : {norm_ops, activation_ops, quant_ops, rope_ops, kv_cache_ops, attention_ops})
+    for (auto family :
+         {norm_ops, activation_ops, quant_ops, rope_ops, kv_cache_ops, attention_ops, attention_prefill_ops,
+          sampling_ops})
       for (auto &op : family()) v.push_back(op);
     return v;
   }();

@@ -4,6 +4,7 @@
 // data-dependent error paths (negative block ids, decreasing cu-lengths, lengths beyond the table).
 // MLA/NSA cases live in attention_mla.cpp.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -150,6 +151,38 @@ std::vector<int64_t> ints_of(const OpCase &c, const std::string &name) {
   return {};
 }
 
+// Replaces the caches of prefill case `c` by seeded values in every slot a sequence owns and NaN everywhere
+// else (slots >= L of a last block, spare blocks): spec §0.2 says those slots are never read, so a kernel
+// that loads them and multiplies by a masked probability (0 * NaN = NaN) fails here.
+void poison_unowned_slots(OpCase &c, uint32_t seed) {
+  const std::vector<int64_t> cuq = ints_of(c, "cu_q_lens"), cuk = ints_of(c, "cu_total_seq_lens"),
+                             table = ints_of(c, "block_table");
+  std::vector<int64_t> shape;
+  for (const auto &t : c.inputs)
+    if (t.name == "key_cache") shape = t.shape;
+  const int64_t hkv = shape[1], bs = shape[2], d = shape[3], B = int64_t(cuq.size()) - 1, mb = int64_t(table.size()) / B;
+  std::vector<double> k(size_t(shape[0] * hkv * bs * d), std::nan("")), v = k;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = cuq[size_t(b + 1)] - cuq[size_t(b)];
+    const int64_t L = cuk.empty() ? n : cuk[size_t(b + 1)] - cuk[size_t(b)];
+    if (n <= 0) continue;
+    for (int64_t p = 0; p < L; ++p)
+      for (int64_t g = 0; g < hkv; ++g)
+        for (int64_t e = 0; e < d; ++e) {
+          const size_t at = size_t(((table[size_t(b * mb + p / bs)] * hkv + g) * bs + p % bs) * d + e);
+          k[at] = u(rng);
+          v[at] = u(rng);
+        }
+  }
+  for (auto &t : c.inputs) {
+    if (t.name == "key_cache") t.fill = Fill::of(k);
+    if (t.name == "value_cache") t.fill = Fill::of(v);
+  }
+  c.label += " NaN in unowned cache slots";
+}
+
 }  // namespace
 
 void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
@@ -206,6 +239,11 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
       const Shape &s = shapes[0];
       cases.push_back(prefill_case("paged_prefill_gqa", dt, s, {96, 31}, {900, 0}, 1, grouped, true, seed++));
       cases.push_back(prefill_case("paged_prefill_swa", dt, s, {96, 31}, {900, 0}, 1, swa_params[1], true, seed++));
+      for (const char *op : {"paged_prefill_gqa", "paged_prefill_swa"}) {
+        OpCase c = prefill_case(op, dt, s, {37, 0, 5, 70}, {0, 9, 100, 31}, 3, swa_params[2], true, seed);
+        poison_unowned_slots(c, seed++);
+        cases.push_back(c);
+      }
       cases.push_back(decode_case("paged_decode_gqa", dt, s, {1500, 777, 0, 2048}, inter, seed++));
       cases.push_back(decode_case("paged_decode_swa", dt, s, {1500, 777, 0, 2048}, swa_params[0], seed++));
     }

@@ -54,11 +54,15 @@ struct Grid {
 }  // namespace
 
 void add_moe_cases(CaseList &cases, const CaseOptions &opt) {
-  // moe_gating: the repo grid (bf16 U[0,1) input, fp32 N(0, 0.02^2) weight) plus odd shapes and other dtypes.
+  // moe_gating: the repo grid (bf16 U[0,1) input, fp32 N(0, 0.02^2) weight), the benchmark's Qwen3-30B-A3B and
+  // DeepSeek-V3 routers, a ragged bf16 shape (E not a multiple of 64, N not of 64, H not of 128), odd shapes
+  // and other dtypes.
   {
-    std::vector<std::pair<Grid, int>> grid = {{{16, 4, 1024, 64}, MOJO_DT_BF16}, {{60, 4, 2048, 7}, MOJO_DT_FP32}};
+    std::vector<std::pair<Grid, int>> grid = {
+        {{16, 4, 1024, 64}, MOJO_DT_BF16}, {{128, 8, 2048, 64}, MOJO_DT_BF16}, {{60, 4, 2048, 7}, MOJO_DT_FP32}};
     if (!opt.quick) {
-      for (Grid g : {Grid{32, 8, 1024, 128}, Grid{64, 8, 1024, 256}, Grid{64, 8, 1024, 1024}})
+      for (Grid g : {Grid{32, 8, 1024, 128}, Grid{64, 8, 1024, 256}, Grid{64, 8, 1024, 1024}, Grid{256, 8, 7168, 64},
+                     Grid{96, 6, 1040, 70}})
         grid.push_back({g, MOJO_DT_BF16});
       grid.push_back({{128, 8, 1000, 33}, MOJO_DT_FP16});
       grid.push_back({{8, 1, 257, 5}, MOJO_DT_FP32});

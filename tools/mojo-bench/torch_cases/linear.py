@@ -1,4 +1,5 @@
-"""torch equivalents of the GEMM bench cases (cuBLAS through F.linear / torch.bmm / torch._int_mm)."""
+"""torch equivalents of the GEMM bench cases (cuBLAS through F.linear / torch.bmm / torch._int_mm /
+torch._scaled_mm)."""
 import torch
 import torch.nn.functional as F
 
@@ -9,12 +10,30 @@ def _int8_linear(x, x_scale, w, w_scale, layout):
     return (acc.float() * x_scale * w_scale).to(torch.bfloat16)
 
 
+def _fp8_linear(x, x_scale, w, w_scale, layout):
+    # torch._scaled_mm with row-wise scales (x_scale [M, 1], w_scale [1, N], fp32) wants the second operand
+    # column-major: the NK case's w.t() is; a KN weight needs the transposing copy (mojo transposes it too).
+    w_col = w.t() if layout == "NK" else w.t().contiguous().t()
+    return torch._scaled_mm(x, w_col, scale_a=x_scale, scale_b=w_scale.view(1, -1), out_dtype=torch.bfloat16)
+
+
+def _quant_linear(x, x_scale, w, w_scale, layout):
+    return (_fp8_linear if x.dtype == torch.float8_e4m3fn else _int8_linear)(x, x_scale, w, w_scale, layout)
+
+
+def _codes(shape, fp8, dev):
+    if fp8:  # unit-normal data over a scale of amax / 448, as a per-row quantizer makes it
+        return (torch.randn(shape, device=dev) * 120).clamp(-448, 448).to(torch.float8_e4m3fn)
+    return torch.randint(-128, 128, shape, dtype=torch.int8, device=dev)
+
+
 def _setup_quant_linear(case):
     m, k = case["inputs"][0]["shape"]
     wshape = case["inputs"][2]["shape"]
+    fp8 = case["inputs"][0]["dtype"] == "fp8_e4m3fn"
     dev = "cuda"
-    x = torch.randint(-128, 128, (m, k), dtype=torch.int8, device=dev)
-    w = torch.randint(-128, 128, wshape, dtype=torch.int8, device=dev)
+    x = _codes((m, k), fp8, dev)
+    w = _codes(wshape, fp8, dev)
     x_scale = torch.rand(m, 1, device=dev) * 0.02 + 0.01
     w_scale = torch.rand(wshape[0] if case["params"]["layout"] == "NK" else wshape[1], device=dev) * 0.002 + 0.001
     return [x, x_scale, w, w_scale, case["params"]["layout"]]
@@ -33,8 +52,8 @@ def _setup_batch_linear(case):
 
 VARIANTS = {
     "linear": {"eager": lambda x, w, b: F.linear(x, w, b)},
-    # torch._int_mm wants the second operand column-major for its cuBLAS int8 path; the NK case's w.t() is that.
-    "quant_linear": {"eager": _int8_linear},
+    # torch._int_mm / torch._scaled_mm want the second operand column-major; the NK case's w.t() is that.
+    "quant_linear": {"eager": _quant_linear},
     "batch_linear": {"eager": _batch_linear},
 }
 
