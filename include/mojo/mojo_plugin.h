@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-enum { MOJO_PLUGIN_ABI_MAJOR = 1, MOJO_PLUGIN_ABI_MINOR = 1 };
+enum { MOJO_PLUGIN_ABI_MAJOR = 1, MOJO_PLUGIN_ABI_MINOR = 2 };
 
 /* Dtype ids for the bit masks of the static kernel table (bit 1 << id). */
 enum {
@@ -124,6 +124,14 @@ typedef struct mojo_verdict {
 
 typedef struct mojo_kernel mojo_kernel; /* plugin-defined */
 
+/* ABI minor 2: a measured exception to default_priority for one op (e.g. a benchmark showed this backend's
+   kernel faster than a higher-priority backend's). It moves the backend in that op's default order only;
+   explicit MOJO_BACKEND / MOJO_OP_BACKEND terms still come first. */
+typedef struct mojo_op_priority {
+  const char *op;
+  int32_t priority;  /* replaces default_priority when ranking backends for `op` */
+} mojo_op_priority;
+
 typedef struct mojo_plugin_api {
   size_t struct_size;
   uint32_t abi_major;
@@ -149,6 +157,9 @@ typedef struct mojo_plugin_api {
   /* Deferred errors: waits for the kernel's earlier runs on `stream`, returns the first error they found in
      device-resident metadata (INVALID_ARGUMENT naming op and argument) and clears it; NULL when none. */
   mojo_status *(*kernel_check)(const mojo_kernel *kernel, void *stream);
+  /* --- optional, minor 2 (NULL / 0 = none) --- */
+  const mojo_op_priority *op_priorities;
+  size_t n_op_priorities;
 } mojo_plugin_api;
 
 /* The one symbol a plugin exports. Returns NULL if it cannot work with this host at all. */

@@ -26,9 +26,10 @@ std::vector<std::string> names_of(const std::vector<Backend *> &bs) {
 
 }  // namespace
 
-std::vector<Backend *> ranked(std::vector<Backend *> backends) {
-  std::stable_sort(backends.begin(), backends.end(), [](const Backend *a, const Backend *b) {
-    if (a->default_priority != b->default_priority) return a->default_priority > b->default_priority;
+std::vector<Backend *> ranked(std::vector<Backend *> backends, const std::string &op) {
+  std::stable_sort(backends.begin(), backends.end(), [&op](const Backend *a, const Backend *b) {
+    int32_t pa = a->priority_for(op), pb = b->priority_for(op);
+    if (pa != pb) return pa > pb;
     if (a->score != b->score) return a->score > b->score;
     return a->name < b->name;
   });
@@ -62,7 +63,7 @@ mojo_status *create_context(const mojo_context_options *options, mojo_context **
   const std::string spec_source = opts.backend_spec ? "backend_spec" : "MOJO_BACKEND";
   const std::string op_source = opts.op_backend_spec ? "op_backend_spec" : "MOJO_OP_BACKEND";
 
-  BackendSpec spec;
+  BackendSpec &spec = ctx->spec;
   std::string err = parse_backend_spec(ctx->backend_spec_text, spec_source, spec);
   if (err.empty()) err = parse_op_backend_spec(ctx->op_backend_spec_text, op_source, ctx->per_op);
   if (!err.empty()) return core_error(MOJO_STATUS_INVALID_ARGUMENT, "mojo_context_create: " + err);
@@ -93,9 +94,28 @@ mojo_status *create_context(const mojo_context_options *options, mojo_context **
   return nullptr;
 }
 
+namespace {
+
+// The context's order for one op: when some loaded backend declared a priority for `op`, the context's spec
+// re-applied to the backends ranked for that op (explicit '+x' terms stay first, '-x' stays off).
+std::vector<Backend *> default_order_for_op(const mojo_context &ctx, const std::string &op) {
+  std::vector<Backend *> all = ctx.order;
+  all.insert(all.end(), ctx.disabled.begin(), ctx.disabled.end());
+  bool any = std::any_of(all.begin(), all.end(), [&op](const Backend *b) { return b->op_priorities.count(op); });
+  if (!any) return ctx.order;
+  std::vector<std::string> names = names_of(ranked(all, op));
+  std::vector<Backend *> out;
+  for (const auto &name : resolve_backend_spec(ctx.spec, names, names).order)
+    out.push_back(Registry::instance().find(name));
+  return out;
+}
+
+}  // namespace
+
 mojo_status *order_for_op(const mojo_context &ctx, const std::string &op, const char *desc_spec,
                           std::vector<Backend *> &out) {
-  std::vector<std::string> base = names_of(ctx.order);
+  std::vector<Backend *> op_order = default_order_for_op(ctx, op);
+  std::vector<std::string> base = names_of(op_order);
   std::vector<std::string> available = base;
   for (auto *b : ctx.disabled) available.push_back(b->name);
   BackendSpec spec;
@@ -108,7 +128,7 @@ mojo_status *order_for_op(const mojo_context &ctx, const std::string &op, const 
     spec = it->second;
     source = "MOJO_OP_BACKEND";
   } else {
-    out = ctx.order;
+    out = std::move(op_order);
     return nullptr;
   }
   BackendResolution r = resolve_backend_spec(spec, base, available);

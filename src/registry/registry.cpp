@@ -95,6 +95,10 @@ bool file_matches_name(const std::string &file, const std::string &name) {
   return next == '.' || next == '-';
 }
 
+bool covers_op_priorities(const mojo_plugin_api *api) {
+  return api->struct_size >= offsetof(mojo_plugin_api, n_op_priorities) + sizeof(api->n_op_priorities);
+}
+
 // Validates the table a plugin returned; "" when it is usable.
 std::string check_api(const mojo_plugin_api *api, const std::string &file) {
   if (api == nullptr) return "entry point returned NULL (plugin refused this host)";
@@ -121,6 +125,12 @@ std::string check_api(const mojo_plugin_api *api, const std::string &file) {
   if (api->n_kernels > 0 && api->kernels == nullptr) return "n_kernels > 0 but the kernel table is NULL";
   for (size_t i = 0; i < api->n_kernels; ++i)
     if (api->kernels[i].op == nullptr) return "kernel table row " + std::to_string(i) + " has no op name";
+  if (covers_op_priorities(api)) {
+    if (api->n_op_priorities > 0 && api->op_priorities == nullptr)
+      return "n_op_priorities > 0 but the op priority table is NULL";
+    for (size_t i = 0; i < api->n_op_priorities; ++i)
+      if (api->op_priorities[i].op == nullptr) return "op priority row " + std::to_string(i) + " has no op name";
+  }
   return "";
 }
 
@@ -131,6 +141,11 @@ const mojo_host_api *host_api() { return &g_host; }
 bool Backend::has_check() const {
   return api->struct_size >= offsetof(mojo_plugin_api, kernel_check) + sizeof(api->kernel_check) &&
          api->kernel_check != nullptr;
+}
+
+int32_t Backend::priority_for(const std::string &op) const {
+  auto it = op_priorities.find(op);
+  return it == op_priorities.end() ? default_priority : it->second;
 }
 
 bool Backend::has_plan() const {
@@ -300,6 +315,9 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
     b->api = c.api;
     b->state = state;
     b->default_priority = c.api->default_priority;
+    if (covers_op_priorities(c.api))
+      for (size_t i = 0; i < c.api->n_op_priorities; ++i)
+        b->op_priorities[c.api->op_priorities[i].op] = c.api->op_priorities[i].priority;
     b->score = c.score;
     b->probe_reason = c.reason;
     std::vector<mojo_device_desc> devs(16);

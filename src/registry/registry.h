@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -27,12 +28,14 @@ struct Backend {
   const mojo_plugin_api *api = nullptr;
   void *state = nullptr;
   int32_t default_priority = 0;
+  std::map<std::string, int32_t> op_priorities;  // ABI minor 2 exceptions to default_priority
   int32_t score = 0;
   std::string probe_reason;
   std::vector<mojo_device_desc> devices;
 
   bool has_plan() const;   // kernel_plan is covered by struct_size and non-null
   bool has_check() const;  // kernel_check likewise (ABI minor 1)
+  int32_t priority_for(const std::string &op) const;  // the op's exception, else default_priority
 };
 
 class Registry {

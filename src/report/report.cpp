@@ -44,6 +44,7 @@ json backend_json(const Backend &b, int rank) {
           {"path", b.path},
           {"abi", std::to_string(b.api->abi_major) + "." + std::to_string(b.api->abi_minor)},
           {"default_priority", b.default_priority},
+          {"op_priorities", b.op_priorities},
           {"probe_score", b.score},
           {"probe_reason", b.probe_reason},
           {"rank", rank},
@@ -100,7 +101,16 @@ std::string context_report_json(const mojo_context &ctx) {
     for (const auto &r : reg.records())
       if (r.api && !built.contains(r.api->name))
         if (json d = kernel_dtypes(*r.api, op); !d.is_null()) built[r.api->name] = d;
+    // The order this context tries for the op (per-op priorities and MOJO_OP_BACKEND applied).
+    json op_order = json::array();
+    std::vector<Backend *> tried;
+    if (mojo_status *st = order_for_op(ctx, op.name, nullptr, tried)) {
+      mojo_status_free(st);
+    } else {
+      for (auto *b : tried) op_order.push_back(b->name);
+    }
     matrix.push_back({{"op", op.name},
+                      {"order", op_order},
                       {"category", op.category},
                       {"training", op.training},
                       {"built_backends", built},

@@ -19,6 +19,8 @@
 #define KIND_PROBE_ZERO 7   /* probe says "no device" */
 #define KIND_MISNAMED 8     /* file libmojo-misnamed.so, calls itself "other" */
 #define KIND_NO_SYMBOL 9    /* exports the entry under an older ABI name only */
+#define KIND_SHY 10         /* toy at priority 5, but silu at -1 (ABI minor 2 per-op priority: below cpu) */
+#define KIND_BAD_PRIORITY 11 /* n_op_priorities = 1 with a NULL table */
 
 #ifndef TEST_PLUGIN_NAME
 #error TEST_PLUGIN_NAME must be defined
@@ -110,8 +112,14 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *ENTRY_S
     const mojo_host_api *host) {
   g_host.api = host;
   g_host.backend = TEST_PLUGIN_NAME;
-  static mojo_plugin_api api = [] {
-    mojo_plugin_api a = mojo::common::plugin_api_v1(TEST_PLUGIN_NAME, "0.0.1-test", 10);
+#if TEST_PLUGIN_KIND == KIND_SHY
+  static const mojo_op_priority op_priorities[] = {{"silu", -1}};
+  const int32_t priority = 5;
+#else
+  const int32_t priority = 10;
+#endif
+  static mojo_plugin_api api = [priority] {
+    mojo_plugin_api a = mojo::common::plugin_api_v1(TEST_PLUGIN_NAME, "0.0.1-test", priority);
     a.probe = probe;
     a.init = init;
     a.devices = devices;
@@ -127,6 +135,11 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *ENTRY_S
     a.struct_size = 4;
 #elif TEST_PLUGIN_KIND == KIND_NULL_FN
     a.kernel_run = nullptr;
+#elif TEST_PLUGIN_KIND == KIND_SHY
+    a.op_priorities = op_priorities;
+    a.n_op_priorities = 1;
+#elif TEST_PLUGIN_KIND == KIND_BAD_PRIORITY
+    a.n_op_priorities = 1;
 #endif
     return a;
   }();

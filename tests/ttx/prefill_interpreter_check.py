@@ -167,6 +167,8 @@ def main():
                     worst[key] = max(worst.get(key, 0.0), err)
     c = make_case(gen, [9, 4], [3, 0], 4, 2, 64, 16, 0, torch.bfloat16)
     results.append(check("custom softmax_scale 0.3", c, scale=0.3)[0])
+    # The kernel folds the scale into exp2's FMA and moves a negative one's sign into q.
+    results.append(check("negative softmax_scale -0.2", c, scale=-0.2)[0])
     # Sequences starting mid-tile, many tiles per sequence, key steps across page edges, under small tiles and
     # every shipped one.
     for bm, bn in sorted({(16, 16), (32, 16)} | set(ALL_TILES)):

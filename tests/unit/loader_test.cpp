@@ -18,7 +18,7 @@ std::string plugin(const std::string &file) { return std::string(TEST_PLUGIN_DIR
 std::string all_test_plugins() {
   std::string path;
   for (const char *f : {"toy", "badabi", "tiny", "failinit", "throwinit", "nullfn", "probezero", "misnamed", "nosym",
-                        "cpu"})
+                        "badprio", "cpu"})
     path += (path.empty() ? "" : ":") + plugin(f);
   return path + ":/nonexistent/dir:" + std::string(TEST_PLUGIN_DIR) + "/libmojo-missing.so";
 }
@@ -62,6 +62,7 @@ TEST_F(Loader, WrongAbiMajor) { expect_record("badabi", "abi", "failed", "ABI ma
 TEST_F(Loader, StructTooSmall) { expect_record("tiny", "abi", "failed", "struct_size 4"); }
 TEST_F(Loader, NullRequiredFunction) { expect_record("nullfn", "abi", "failed", "kernel_run"); }
 TEST_F(Loader, NameMustMatchFile) { expect_record("misnamed", "abi", "failed", "calls itself 'other'"); }
+TEST_F(Loader, NullOpPriorityTable) { expect_record("badprio", "abi", "failed", "op priority table is NULL"); }
 TEST_F(Loader, FailingInit) { expect_record("failinit", "init", "failed", "driver refused to start"); }
 TEST_F(Loader, ThrowingInit) { expect_record("throwinit", "init", "failed", "threw"); }
 TEST_F(Loader, ProbeSaysNoDevice) { expect_record("probezero", "probe", "skipped", "no test device present"); }

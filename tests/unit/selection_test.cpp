@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "op_call.h"
 
 namespace mojo::tools {
@@ -130,6 +132,58 @@ TEST(Selection, EnvironmentIsReadUnlessIgnored) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(mojo_status_code(s.get()), MOJO_STATUS_INVALID_ARGUMENT);
   EXPECT_NE(std::string(mojo_status_message(s.get())).find("MOJO_BACKEND"), std::string::npos);
+}
+
+// Last in this file: once loaded, "shy" (priority 5) stays in every later context of the process.
+TEST(Selection, PerOpPriorityMovesOnlyThatOp) {
+  const std::string path = toy_path() + ":" + std::string(TEST_PLUGIN_DIR) + "/libmojo-shy.so";
+  SiluCall c;
+  struct Case { const char *spec; const char *op_spec; const char *silu_on; };
+  // shy ranks 5 (between toy's 10 and cpu's 0) but declares silu at -1: below cpu for silu alone. Explicit
+  // terms still win: "+shy" (context or per op) and "-toy,-cpu" put it first.
+  for (const Case &k : {Case{"-toy", nullptr, "cpu"}, Case{"+shy", nullptr, "shy"}, Case{"-toy", "silu=+shy", "shy"},
+                        Case{"-toy,-cpu", nullptr, "shy"}, Case{nullptr, nullptr, "toy"}}) {
+    mojo_context_options o;
+    mojo_context_options_init(&o);
+    o.flags = MOJO_CONTEXT_IGNORE_ENV;
+    o.plugin_path = path.c_str();
+    o.backend_spec = k.spec;
+    o.op_backend_spec = k.op_spec;
+    mojo_context *ctx = nullptr;
+    ASSERT_EQ(mojo_context_create(&o, &ctx), nullptr);
+    std::string bound;
+    ASSERT_EQ(run_op(ctx, "silu", Attrs(), {&c.x}, {&c.y}, nullptr, &bound), nullptr);
+    EXPECT_EQ(bound, k.silu_on) << (k.spec ? k.spec : "default") << " / " << (k.op_spec ? k.op_spec : "-");
+    mojo_context_destroy(ctx);
+  }
+  // The context order is untouched (shy before cpu); the report shows the exception and silu's own order.
+  mojo_context *ctx = make_context("-toy", path.c_str());
+  ASSERT_NE(ctx, nullptr);
+  char *text = nullptr;
+  ASSERT_EQ(mojo_context_report_json(ctx, &text), nullptr);
+  nlohmann::json report = nlohmann::json::parse(text);
+  mojo_string_free(text);
+  // Only the backends this test controls (a GPU machine also loads cuda and ttx).
+  auto ours = [](const nlohmann::json &names) {
+    V out;
+    for (const auto &n : names)
+      if (n == "shy" || n == "cpu") out.push_back(n);
+    return out;
+  };
+  EXPECT_EQ(ours(report["order"]), (V{"shy", "cpu"}));
+  for (const auto &b : report["backends"]) {
+    if (b["name"] == "shy") {
+      EXPECT_EQ(b["op_priorities"], nlohmann::json({{"silu", -1}}));
+    }
+  }
+  for (const auto &op : report["ops"]) {
+    if (op["op"] == "silu") {
+      EXPECT_EQ(ours(op["order"]), (V{"cpu", "shy"}));
+    } else if (op["op"] == "gelu") {
+      EXPECT_EQ(ours(op["order"]), (V{"shy", "cpu"}));
+    }
+  }
+  mojo_context_destroy(ctx);
 }
 
 }  // namespace

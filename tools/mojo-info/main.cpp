@@ -52,6 +52,8 @@ void print_text(const json &r, bool full_matrix) {
                 b["default_priority"].get<int>(), b["probe_score"].get<int>(), b["n_kernels"].get<size_t>(),
                 b["path"].get<std::string>().c_str());
     std::printf("        probe: %s\n", b["probe_reason"].get<std::string>().c_str());
+    for (auto it = b["op_priorities"].begin(); it != b["op_priorities"].end(); ++it)
+      std::printf("        priority %d for %s (measured choice)\n", it.value().get<int>(), it.key().c_str());
     for (const auto &d : b["devices"])
       std::printf("        device %s: %s (%s)\n", d["device"].get<std::string>().c_str(),
                   d["name"].get<std::string>().c_str(), d["arch"].get<std::string>().c_str());
@@ -70,9 +72,16 @@ void print_text(const json &r, bool full_matrix) {
   }
   std::printf("\n%-32s %-12s %-26s %s\n", "op", "category", "dtypes", "backends");
   for (const auto &op : r["ops"]) {
+    // In the order the context tries them for this op, then the disabled ones.
     std::string backends;
-    for (auto it = op["backends"].begin(); it != op["backends"].end(); ++it)
-      backends += (backends.empty() ? "" : " ") + it.key() + "(" + join(it.value()) + ")";
+    json rest = op["backends"];
+    for (const auto &name : op["order"])
+      if (rest.contains(name)) {
+        backends += (backends.empty() ? "" : " ") + name.get<std::string>() + "(" + join(rest[name]) + ")";
+        rest.erase(name.get<std::string>());
+      }
+    for (auto it = rest.begin(); it != rest.end(); ++it)
+      backends += (backends.empty() ? "" : " ") + it.key() + "(" + join(it.value()) + ", disabled)";
     std::printf("%-32s %-12s %-26s %s\n", op["op"].get<std::string>().c_str(),
                 op["category"].get<std::string>().c_str(), join(op["dtypes"]).c_str(),
                 backends.empty() ? "-" : backends.c_str());

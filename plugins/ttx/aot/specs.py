@@ -30,7 +30,8 @@ DECODE_TILES = ((64, 64, 4), (128, 64, 4), (256, 32, 4))
 # 16-byte aligned, head_dim % 16 == 0: 16-byte loads, cp.async pipelining) is the usual case; the plain form
 # holds a pointer per element and gets smaller tiles to stay (nearly) free of register spills (ptxas -v,
 # Triton 3.6). BLOCK_M is in the key: the launch sizes its grid from it (ops/attention_prefill.cpp mirrors it).
-PREFILL_TILES = ((64, True, 128, 64, 8, 3), (128, True, 128, 64, 8, 2), (256, True, 64, 32, 8, 2),
+# The aligned D64/D128 tiles are the fastest of aot/tune_prefill.py's sweep on the H100 (docs/decisions/ttx.md).
+PREFILL_TILES = ((64, True, 128, 128, 4, 3), (128, True, 128, 64, 8, 2), (256, True, 64, 32, 8, 2),
                  (64, False, 128, 64, 8, 1), (128, False, 64, 32, 8, 2), (256, False, 32, 16, 4, 1))
 
 # Elementwise activations: one program per ACT_BLOCK elements of the flat tensor.

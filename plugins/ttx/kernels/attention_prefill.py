@@ -79,15 +79,16 @@ def _attend_tile(acc, l_i, m_i, q, k_cache, v_cache, bt_row, start, L, pos, g, d
     rows = ((page.to(tl.int64) * n_kv_heads + g) * block_size + j % block_size) * head_dim
     k = tl.load(k_cache + rows[:, None] + d[None, :], mask=kvmask, other=0.0)
     v = tl.load(v_cache + rows[:, None] + d[None, :], mask=kvmask, other=0.0)
-    s = tl.dot(q, tl.trans(k)) * qk_scale
+    s = tl.dot(q, tl.trans(k))
     if MASKED:
         ok = jmask[None, :] & ((causal == 0) | (j[None, :] <= pos[:, None]))
         s = tl.where(ok, s, float("-inf"))
-    # The first step of a tile always has key 0 visible to every valid row (pos >= 0), so m_new is finite
-    # for them and exp2(m_i - m_new) never meets -inf - -inf.
-    m_new = tl.maximum(m_i, tl.max(s, axis=1))
+    # The scale is folded into the exponent's FMA (qk_scale >= 0: prefill_kernel moved its sign into q), which
+    # saves a multiply over the whole tile. The first step of a tile always has key 0 visible to every valid
+    # row (pos >= 0), so m_new is finite for them and exp2(m_i - m_new) never meets -inf - -inf.
+    m_new = tl.maximum(m_i, tl.max(s, axis=1) * qk_scale)
     alpha = tl.exp2(m_i - m_new)
-    p = tl.exp2(s - m_new[:, None])
+    p = tl.exp2(s * qk_scale - m_new[:, None])
     l_i = l_i * alpha + tl.sum(p, axis=1)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
     return acc, l_i, m_new
@@ -134,6 +135,9 @@ def prefill_kernel(q_ptr, k_cache, v_cache, out_ptr, head_dim, cu_q_ptr, cu_kv_p
             full = full // BLOCK_N * BLOCK_N
             bt_row = bt_ptr + lo.to(tl.int64) * max_blocks
             qk_scale = scale * 1.4426950408889634  # exp(x) = exp2(x * log2 e)
+            if qk_scale < 0:  # max(s) * qk_scale must be the row maximum: negate q instead (exact)
+                q = (-q.to(tl.float32)).to(q.dtype)
+                qk_scale = -qk_scale
             m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
             l_i = tl.zeros([BLOCK_M], tl.float32)
             acc = tl.zeros([BLOCK_M, D_PAD], tl.float32)
