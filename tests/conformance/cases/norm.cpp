@@ -146,6 +146,27 @@ void add_norm_cases(CaseList &cases, const CaseOptions &opt) {
           if (!opt.quick || (!ln && pos[1] == 'r')) cases.push_back(cast_case(cb[0], cb[1], cb[2], MOJO_DT_FP32, s.x, pos, ln));
   }
 
+  // rms_norm_quant over many rows, each width filling the cuda kernel's block exactly (its lean Norm form).
+  // Row counts are not multiples of 4, for a kernel that takes several rows per block.
+  for (const auto &[dt, cols] : {std::pair<int, int64_t>{MOJO_DT_BF16, 512}, {MOJO_DT_FP16, 1024}, {MOJO_DT_FP32, 256}}) {
+    for (int qd : kQuant) {
+      for (bool smooth : {false, true}) {
+        const int64_t rows = smooth ? 4098 : 4099;
+        if (opt.quick && (dt != MOJO_DT_BF16 || smooth)) continue;
+        const std::vector<int64_t> x = {rows, cols};
+        OpCase c = make("rms_norm_quant", dt_name(dt) + " x=" + shape_label(x) + " " + dt_name(qd) +
+                                              (smooth ? " smooth" : "") + " many rows",
+                        tools::Attrs().dtype("quant_dtype", dt_name(qd)).f("eps", 1e-6));
+        c.inputs = {tensor("x", dt, x, Fill::normal(2.0)), tensor("weight", dt, {cols}, Fill::uniform(0.5, 1.5)),
+                    smooth ? tensor("smooth_scale", MOJO_DT_FP32, {cols}, Fill::uniform(0.5, 2.0))
+                           : absent("smooth_scale")};
+        c.outputs = {tensor("q", qd, x), tensor("scale", MOJO_DT_FP32, {rows, 1})};
+        c.tolerances = {code_tol(qd), scale_tol()};
+        cases.push_back(c);
+      }
+    }
+  }
+
   // residual_add_norm_cast shapes and dtypes for the device kernels' other paths: many rows, long rows (a multiple
   // of 16 bytes or not), half-precision weight and bias, fp32 out, and a row past the cuda kernel's 16384.
   if (opt.quick) return;
