@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins", "ttx", "aot"))
 import attention_prefill as k  # noqa: E402
 import specs  # noqa: E402
+from paged_tables import shuffled_block_table  # noqa: E402
 
 # The shipped tiles: the aligned ones serve the main cases, every one (plain ones too) the small-tile pass.
 TILES = {d_pad: (bm, bn) for d_pad, aligned, bm, bn, _, _ in specs.PREFILL_TILES if aligned}
@@ -57,12 +58,7 @@ def make_case(gen, q_lens, prefix, hq, hkv, d, bs, pad, dtype, with_cu_kv=True):
     need = [(L + bs - 1) // bs for L in kv]
     mb = max(need) + 1
     nb = sum(need) + 2
-    perm = torch.randperm(nb, generator=gen)
-    table = torch.full((len(q_lens), mb), -1, dtype=torch.int32)
-    nxt = 0
-    for b, c in enumerate(need):
-        table[b, :c] = perm[nxt:nxt + c].to(torch.int32)
-        nxt += c
+    table = shuffled_block_table(need, mb, nb, gen)
     t = sum(q_lens) + pad
     rnd = lambda *s: (torch.rand(*s, generator=gen) * 2 - 1).to(dtype)  # noqa: E731
     cu_q = torch.tensor([0] + list(torch.tensor(q_lens).cumsum(0).tolist()), dtype=torch.int32)

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from paged_tables import shuffled_block_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "kernels"))
 
@@ -52,12 +54,7 @@ def make_case(q_lens, d, gen):
     need = [(n + BS - 1) // BS for n in q_lens]
     mb = max(need)
     nb = sum(need)
-    perm = torch.randperm(nb, generator=gen)
-    table = torch.full((len(q_lens), mb), -1, dtype=torch.int32)
-    nxt = 0
-    for b, c in enumerate(need):
-        table[b, :c] = perm[nxt:nxt + c].to(torch.int32)
-        nxt += c
+    table = shuffled_block_table(need, mb, nb, gen)
     t = sum(q_lens)
     dev = "cuda"
     rnd = lambda *s: torch.randn(*s, generator=gen).to(torch.bfloat16).to(dev)  # noqa: E731
