@@ -67,6 +67,11 @@ constexpr uint32_t kFloatMask = (1u << MOJO_DT_BF16) | (1u << MOJO_DT_FP16) | (1
 const char *dtype_name(const mojo_tensor *t);
 int64_t last_dim(const mojo_tensor *t);
 const void *data_of(const mojo_tensor *t);  // nullptr for an absent tensor
+// A per-channel parameter (weight, bias, smooth scale, rope table) goes to the kernels in two pointer slots,
+// one per storage (kernels/norm.py _load_param): kind 0 absent, 1 x's dtype, 2 fp32. push_param puts `p` in
+// the slot of `kind` and x in the other (never read: the kernel masks it off).
+int32_t param_kind(const mojo_tensor *p, const mojo_tensor *x);
+void push_param(ArgPack &a, int32_t kind, const mojo_tensor *p, const mojo_tensor *x);
 // Row kernels index a row with a 32-bit length and launch one program per row: "" when x fits, else why.
 std::string row_kernel_limits(const mojo_tensor *x);
 

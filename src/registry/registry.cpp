@@ -12,6 +12,7 @@
 
 #include "api/status.h"
 #include "log/log.h"
+#include "schema/schema.h"
 
 // The reference backend, compiled into libmojo and registered through the same ABI (plugins/cpu).
 extern "C" const mojo_plugin_api *mojo_cpu_plugin_entry(const mojo_host_api *host);
@@ -316,8 +317,14 @@ void Registry::load_candidates(std::vector<Candidate> &candidates) {
     b->state = state;
     b->default_priority = c.api->default_priority;
     if (covers_op_priorities(c.api))
-      for (size_t i = 0; i < c.api->n_op_priorities; ++i)
-        b->op_priorities[c.api->op_priorities[i].op] = c.api->op_priorities[i].priority;
+      for (size_t i = 0; i < c.api->n_op_priorities; ++i) {
+        const std::string op = c.api->op_priorities[i].op;
+        if (find_op(op) == nullptr) {  // harmless (never consulted), but likely a typo in the plugin
+          log_message(LogLevel::Warn, "core", "plugin " + c.path + " declares a priority for unknown op '" + op + "'");
+          continue;
+        }
+        b->op_priorities[op] = c.api->op_priorities[i].priority;
+      }
     b->score = c.score;
     b->probe_reason = c.reason;
     std::vector<mojo_device_desc> devs(16);

@@ -19,7 +19,8 @@
 #define KIND_PROBE_ZERO 7   /* probe says "no device" */
 #define KIND_MISNAMED 8     /* file libmojo-misnamed.so, calls itself "other" */
 #define KIND_NO_SYMBOL 9    /* exports the entry under an older ABI name only */
-#define KIND_SHY 10         /* toy at priority 5, but silu at -1 (ABI minor 2 per-op priority: below cpu) */
+#define KIND_SHY 10         /* toy at priority 5, but silu at -1 (ABI minor 2 per-op priority: below cpu); also
+                               a priority for an op the schema lacks (dropped with a warning) */
 #define KIND_BAD_PRIORITY 11 /* n_op_priorities = 1 with a NULL table */
 
 #ifndef TEST_PLUGIN_NAME
@@ -113,7 +114,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *ENTRY_S
   g_host.api = host;
   g_host.backend = TEST_PLUGIN_NAME;
 #if TEST_PLUGIN_KIND == KIND_SHY
-  static const mojo_op_priority op_priorities[] = {{"silu", -1}};
+  static const mojo_op_priority op_priorities[] = {{"silu", -1}, {"no_such_op", 7}};  // the second is dropped
   const int32_t priority = 5;
 #else
   const int32_t priority = 10;
@@ -137,7 +138,7 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *ENTRY_S
     a.kernel_run = nullptr;
 #elif TEST_PLUGIN_KIND == KIND_SHY
     a.op_priorities = op_priorities;
-    a.n_op_priorities = 1;
+    a.n_op_priorities = 2;
 #elif TEST_PLUGIN_KIND == KIND_BAD_PRIORITY
     a.n_op_priorities = 1;
 #endif

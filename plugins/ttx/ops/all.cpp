@@ -32,6 +32,16 @@ int64_t last_dim(const mojo_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] 
 
 const void *data_of(const mojo_tensor *t) { return t ? common::data_ptr(*t) : nullptr; }
 
+int32_t param_kind(const mojo_tensor *p, const mojo_tensor *x) {
+  if (p == nullptr) return 0;
+  return common::dtype_id(p->dtype) == common::dtype_id(x->dtype) ? 1 : 2;
+}
+
+void push_param(ArgPack &a, int32_t kind, const mojo_tensor *p, const mojo_tensor *x) {
+  a.ptr(kind == 1 ? data_of(p) : data_of(x));
+  a.ptr(kind == 2 ? data_of(p) : data_of(x));
+}
+
 std::vector<VariantRef> of_kernel(const char *kernel, const std::vector<std::string> &keys) {
   std::vector<VariantRef> out;
   for (const std::string &k : keys) out.push_back({kernel, k});

@@ -11,12 +11,6 @@ struct NormForm {
   bool residual;  // the residual-add forms: inputs x, residual?, ...; outputs out, residual_out
 };
 
-// 0 absent, 1 stored as x's dtype, 2 fp32 (kernels/norm.py _load_param).
-int32_t param_kind(const mojo_tensor *p, const mojo_tensor *x) {
-  if (p == nullptr) return 0;
-  return common::dtype_id(p->dtype) == common::dtype_id(x->dtype) ? 1 : 2;
-}
-
 std::string run_norm(const Call &c, NormForm form) {
   const mojo_tensor *x = c.input(0);
   size_t next = 1;
@@ -37,10 +31,8 @@ std::string run_norm(const Call &c, NormForm form) {
   ArgPack a;
   a.ptr(data_of(x));
   a.ptr(or_x(res));
-  a.ptr(w_kind == 1 ? data_of(w) : data_of(x));
-  a.ptr(w_kind == 2 ? data_of(w) : data_of(x));
-  a.ptr(b_kind == 1 ? data_of(b) : data_of(x));
-  a.ptr(b_kind == 2 ? data_of(b) : data_of(x));
+  push_param(a, w_kind, w, x);
+  push_param(a, b_kind, b, x);
   a.ptr(data_of(out));
   a.ptr(res_out ? data_of(res_out) : data_of(out));
   a.i32(int32_t(cols));

@@ -14,11 +14,10 @@ std::string dynamic_quant(const Call &c) {
   bool aligned = cols % 16 == 0;
   for (const mojo_tensor *t : {x, smooth, q, scale})
     if (t) aligned = aligned && aligned16(data_of(t));
-  const int32_t s_kind = smooth == nullptr ? 0 : common::dtype_id(smooth->dtype) == common::dtype_id(x->dtype) ? 1 : 2;
+  const int32_t s_kind = param_kind(smooth, x);
   ArgPack a;
   a.ptr(data_of(x));
-  a.ptr(s_kind == 1 ? data_of(smooth) : data_of(x));
-  a.ptr(s_kind == 2 ? data_of(smooth) : data_of(x));
+  push_param(a, s_kind, smooth, x);
   a.ptr(data_of(q));
   a.ptr(data_of(scale));
   a.i32(int32_t(cols));

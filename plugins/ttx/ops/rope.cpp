@@ -20,14 +20,12 @@ std::string rope_one(const Call &c, const mojo_tensor *x, const mojo_tensor *out
   const bool four = x->ndim == 4;
   const int64_t d0 = four ? x->shape[0] : 1, d1 = x->shape[four ? 1 : 0], d2 = x->shape[four ? 2 : 1];
   const int32_t tok_axis = (head_first ? 1 : 0) + 1;
-  const int32_t table_kind = common::dtype_id(cos->dtype) == common::dtype_id(x->dtype) ? 1 : 2;
+  const int32_t table_kind = param_kind(cos, x);
   ArgPack a;
   a.ptr(data_of(x));
   a.ptr(data_of(out));
-  a.ptr(table_kind == 1 ? data_of(cos) : data_of(x));
-  a.ptr(table_kind == 2 ? data_of(cos) : data_of(x));
-  a.ptr(table_kind == 1 ? data_of(sin) : data_of(x));
-  a.ptr(table_kind == 2 ? data_of(sin) : data_of(x));
+  push_param(a, table_kind, cos, x);
+  push_param(a, table_kind, sin, x);
   a.i64(d1);
   a.i64(d2);
   a.i32(int32_t(last_dim(x)));
