@@ -74,4 +74,20 @@ __device__ __forceinline__ float block_max(float v, float *scratch) {
   return warp_max(v);
 }
 
+// Sum and max (of non-negative values, like block_max) over the block with one pair of barriers for both
+// statistics; every thread gets both. `scratch` holds 64 floats of shared memory.
+__device__ __forceinline__ void block_sum_max(float &sum, float &mx, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  sum = warp_sum(sum);
+  mx = warp_max(mx);
+  __syncthreads();
+  if (lane == 0) {
+    scratch[warp] = sum;
+    scratch[32 + warp] = mx;
+  }
+  __syncthreads();
+  sum = warp_sum(lane < warps ? scratch[lane] : 0.0f);
+  mx = warp_max(lane < warps ? scratch[32 + lane] : 0.0f);
+}
+
 }  // namespace mojo::cuda

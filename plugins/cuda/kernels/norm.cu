@@ -38,6 +38,53 @@ __device__ __forceinline__ void normalized_packet(const Packet<T, VEC> &s, const
   }
 }
 
+// The lean quantizing rows (rms_norm_quant without residual or bias, dynamic_quant): y = x * inv * w * smooth
+// with one inv per row, so amax|y| = inv * amax|x * w * smooth|. One pass over the register row makes the sum
+// of squares and the amax of those products (one fused block reduction instead of two); the codes are the
+// products times inv / scale, one multiply each, instead of recomputing y and dividing it. The rounding differs
+// from the reference's y / scale by a few ulps of the quotient, which can move a code by one at a rounding
+// boundary: inside the spec's tolerance (one int8 code, one fp8 ulp), and the scale agrees to ~1e-7.
+template <typename T, typename W, int VEC, int NV, Quant Q, bool kNorm>
+__device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV], const NormArgs &a, int64_t row,
+                                                  float *scratch) {
+  const float *smooth = static_cast<const float *>(a.smooth);
+  float prod[NV][VEC];
+  float sum = 0.0f, amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int i = int(threadIdx.x + j * blockDim.x);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      prod[j][k] = to_float(s[j].v[k]);
+      if constexpr (kNorm) sum = fmaf(prod[j][k], prod[j][k], sum);
+    }
+    if constexpr (kNorm) {
+      float wv[VEC];
+      load_floats<W, VEC>(static_cast<const W *>(a.weight) + i * VEC, wv);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) prod[j][k] *= wv[k];
+    }
+    if (smooth) {
+      float sv[VEC];
+      load_floats<float, VEC>(smooth + i * VEC, sv);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) prod[j][k] *= sv[k];
+    }
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) amax = fmaxf(amax, fabsf(prod[j][k]));
+  }
+  block_sum_max(sum, amax, scratch);
+  const float inv = kNorm ? rsqrtf(sum / float(a.cols) + a.eps) : 1.0f;
+  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
+  float scale = fmaxf(amax * inv, 1e-12f) / qmax;
+  if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+  if (threadIdx.x == 0) a.scale_out[row] = scale;
+  const float mul = __fdiv_rn(inv, scale);
+  auto *q = reinterpret_cast<Packet<uint8_t, VEC> *>(static_cast<uint8_t *>(a.out) + row * a.cols);
+#pragma unroll
+  for (int j = 0; j < NV; ++j) q[threadIdx.x + j * blockDim.x] = quantize_scaled<Q, VEC>(prod[j], mul);
+}
+
 // The row stays in registers as raw T packets (the input, or the residual sum already rounded to T, so the
 // packet is exact): half the registers of an fp32 copy for 16-bit types; the quantizing pass recomputes y
 // instead of keeping it. Every loop issues all its loads before any store: a store may alias a later load
@@ -54,7 +101,7 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
   const bool has_residual = kAny && a.residual, has_bias = kAny && a.bias, layer = kAny && a.layer_norm;
   const bool has_weight = kAny ? a.weight != nullptr : F == Form::Norm;
   const bool normalize = kAny ? a.normalize : F == Form::Norm;
-  __shared__ float scratch[32];
+  __shared__ float scratch[64];
   const int64_t row = blockIdx.x, n = a.cols;
   const int nvec = int(n / VEC);  // in-row indices fit 32 bits (at most 1024 x kMaxVecs packets)
   // The lean forms are launched only when the block covers the row exactly.
@@ -75,6 +122,10 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
         for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(to_float(s[j].v[k]) + to_float(rp.v[k]));
       }
+  }
+  if constexpr (Q != Quant::None && !kAny) {
+    quantize_lean_row<T, W, VEC, NV, Q, F == Form::Norm>(s, a, row, scratch);
+    return;
   }
   P *res_out = kAny && a.residual_out ? reinterpret_cast<P *>(static_cast<T *>(a.residual_out) + row * n) : nullptr;
   if (res_out && !a.post) {

@@ -11,14 +11,42 @@
 
 namespace mojo::cuda {
 
+// int8: one cvt.rni.sat.s8.f32 is round-half-even, clamp to [-128, 127] and NaN -> 0 (PTX float-to-integer
+// conversion), the same code as rint + clamp + NaN test in a quarter of the instructions.
+__device__ __forceinline__ uint32_t int8_code(float v) {
+  uint32_t r;
+  asm("cvt.rni.sat.s8.f32 %0, %1;" : "=r"(r) : "f"(v));
+  return r & 0xffu;
+}
+
 template <Quant Q>
 __device__ __forceinline__ uint8_t quantize(float v) {
   if constexpr (Q == Quant::Int8) {
-    const float r = fminf(fmaxf(rintf(v), -128.0f), 127.0f);
-    return uint8_t(int8_t(r != r ? 0.0f : r));
+    return uint8_t(int8_code(v));
   } else {
     return uint8_t(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
   }
+}
+
+// The codes of VEC values each multiplied by `mul` (a row's 1 / scale folded with other per-row factors);
+// fp8 converts pairs (one cvt.rn.satfinite.e4m3x2 per two values).
+template <Quant Q, int VEC>
+__device__ __forceinline__ Packet<uint8_t, VEC> quantize_scaled(const float (&v)[VEC], float mul) {
+  static_assert(VEC % 2 == 0, "codes are made in pairs");
+  Packet<uint8_t, VEC> pk;
+#pragma unroll
+  for (int k = 0; k < VEC; k += 2) {
+    if constexpr (Q == Quant::Int8) {
+      pk.v[k] = uint8_t(int8_code(v[k] * mul));
+      pk.v[k + 1] = uint8_t(int8_code(v[k + 1] * mul));
+    } else {
+      const __nv_fp8x2_storage_t two = __nv_cvt_float2_to_fp8x2(make_float2(v[k] * mul, v[k + 1] * mul),
+                                                                 __NV_SATFINITE, __NV_E4M3);
+      pk.v[k] = uint8_t(two & 0xffu);
+      pk.v[k + 1] = uint8_t(two >> 8);
+    }
+  }
+  return pk;
 }
 
 // v / scale correctly rounded, for a per-row dynamic scale: q0 = v * inv with inv = RN(1 / scale), then
