@@ -14,8 +14,9 @@ namespace {
 
 constexpr int kMaxVecs = 8;
 
-// Compile-time shapes of the quantizing row kernel: Any tests every feature at run time; Dyn is y = x
-// (dynamic_quant); Norm is RMSNorm times a weight (rms_norm_quant). Smooth stays a run-time test in all.
+// Which row kernel a quantizing call takes: Any (norm_registers) tests every feature at run time; Dyn
+// (dynamic_quant, y = x) is norm_registers with compile-time flags; Norm (rms_norm_quant, RMSNorm times a
+// weight) is quant_norm_rows. Smooth stays a run-time test in all.
 enum class Form { Any, Dyn, Norm };
 
 // y = (s - mean) * inv * w + b of one packet, in fp32 and never rounded to T (the quantizers take it as is).
@@ -44,9 +45,10 @@ __device__ __forceinline__ void normalized_packet(const Packet<T, VEC> &s, const
 // products times inv / scale, one multiply each, instead of recomputing y and dividing it. The rounding differs
 // from the reference's y / scale by a few ulps of the quotient, which can move a code by one at a rounding
 // boundary: inside the spec's tolerance (one int8 code, one fp8 ulp), and the scale agrees to ~1e-7.
+// `w` holds this thread's weight packets (read once per block; unused for dynamic_quant).
 template <typename T, typename W, int VEC, int NV, Quant Q, bool kNorm>
-__device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV], const NormArgs &a, int64_t row,
-                                                  float *scratch) {
+__device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV], const Packet<W, VEC> (&w)[NV],
+                                                  const NormArgs &a, int64_t row, float *scratch) {
   const float *smooth = static_cast<const float *>(a.smooth);
   float prod[NV][VEC];
   float sum = 0.0f, amax = 0.0f;
@@ -59,10 +61,8 @@ __device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV],
       if constexpr (kNorm) sum = fmaf(prod[j][k], prod[j][k], sum);
     }
     if constexpr (kNorm) {
-      float wv[VEC];
-      load_floats<W, VEC>(static_cast<const W *>(a.weight) + i * VEC, wv);
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) prod[j][k] *= wv[k];
+      for (int k = 0; k < VEC; ++k) prod[j][k] *= to_float(w[j].v[k]);
     }
     if (smooth) {
       float sv[VEC];
@@ -85,6 +85,37 @@ __device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV],
   for (int j = 0; j < NV; ++j) q[threadIdx.x + j * blockDim.x] = quantize_scaled<Q, VEC>(prod[j], mul);
 }
 
+// rms_norm_quant's lean rows as a grid-stride loop (launch_norm_rows picks the grid): each block loads its next
+// row's packets before reducing the current one, so two rows' loads are in flight per thread while the
+// reduction's barriers run, and reads the weight once into registers instead of once per row.
+template <typename T, typename W, int VEC, int NV, Quant Q>
+__global__ void __launch_bounds__(1024) quant_norm_rows(NormArgs a) {
+  using P = Packet<T, VEC>;
+  __shared__ float scratch[64];
+  auto load_row = [&](int64_t row, P(&s)[NV]) {
+    const P *x = reinterpret_cast<const P *>(static_cast<const T *>(a.x) + row * a.cols);
+#pragma unroll
+    for (int j = 0; j < NV; ++j) s[j] = x[threadIdx.x + j * blockDim.x];
+  };
+  Packet<W, VEC> w[NV];
+#pragma unroll
+  for (int j = 0; j < NV; ++j)
+    w[j] = reinterpret_cast<const Packet<W, VEC> *>(static_cast<const W *>(a.weight))[threadIdx.x + j * blockDim.x];
+  P cur[NV];
+  int64_t row = blockIdx.x;
+  load_row(row, cur);
+  for (;;) {
+    P next[NV];
+    const int64_t following = row + gridDim.x;
+    if (following < a.rows) load_row(following, next);
+    quantize_lean_row<T, W, VEC, NV, Q, true>(cur, w, a, row, scratch);
+    if (following >= a.rows) break;
+#pragma unroll
+    for (int j = 0; j < NV; ++j) cur[j] = next[j];
+    row = following;
+  }
+}
+
 // The row stays in registers as raw T packets (the input, or the residual sum already rounded to T, so the
 // packet is exact): half the registers of an fp32 copy for 16-bit types; the quantizing pass recomputes y
 // instead of keeping it. Every loop issues all its loads before any store: a store may alias a later load
@@ -92,19 +123,19 @@ __device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV],
 // this kernel did, and reached 2.43 TB/s on 16384x4096 bf16 rms_norm where a copy reaches 2.87.
 // Two blocks of 1024 (32 registers) for the plain 1-2 packet shapes with a T weight: no spill there (39
 // unconstrained; both measured 94.5 µs). The quantizers need ~64 (a 40 cap spills and was no faster).
-// The quantizers are issue-bound (an IEEE division per value), so their common forms get compile-time
-// flags (Form): on H100 each runtime feature test cost 5-15% of a 16384x4096 dynamic_quant.
+// The quantizers are issue-bound, so dynamic_quant's common shape (no smooth of T, the block covers the row)
+// gets compile-time flags (Form::Dyn): on H100 each runtime feature test cost 5-15% of a 16384x4096
+// dynamic_quant. rms_norm_quant's common shape takes quant_norm_rows.
 template <typename T, typename W, int VEC, int NV, Quant Q, typename S, Form F = Form::Any>
 __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W) == sizeof(T) ? 2 : 1) norm_registers(NormArgs a) {
   using P = Packet<T, VEC>;
   constexpr bool kAny = F == Form::Any;
   const bool has_residual = kAny && a.residual, has_bias = kAny && a.bias, layer = kAny && a.layer_norm;
-  const bool has_weight = kAny ? a.weight != nullptr : F == Form::Norm;
-  const bool normalize = kAny ? a.normalize : F == Form::Norm;
+  const bool has_weight = kAny && a.weight != nullptr, normalize = kAny && a.normalize;
   __shared__ float scratch[64];
   const int64_t row = blockIdx.x, n = a.cols;
   const int nvec = int(n / VEC);  // in-row indices fit 32 bits (at most 1024 x kMaxVecs packets)
-  // The lean forms are launched only when the block covers the row exactly.
+  // The lean form is launched only when the block covers the row exactly.
   auto live = [&](int j) { return !kAny || int(threadIdx.x + j * blockDim.x) < nvec; };
   auto at = [&](int j) { return int(threadIdx.x + j * blockDim.x); };
 
@@ -123,8 +154,9 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
         for (int k = 0; k < VEC; ++k) s[j].v[k] = from_float<T>(to_float(s[j].v[k]) + to_float(rp.v[k]));
       }
   }
-  if constexpr (Q != Quant::None && !kAny) {
-    quantize_lean_row<T, W, VEC, NV, Q, F == Form::Norm>(s, a, row, scratch);
+  if constexpr (Q != Quant::None && F == Form::Dyn) {
+    const Packet<W, VEC> no_weight[NV] = {};
+    quantize_lean_row<T, W, VEC, NV, Q, false>(s, no_weight, a, row, scratch);
     return;
   }
   P *res_out = kAny && a.residual_out ? reinterpret_cast<P *>(static_cast<T *>(a.residual_out) + row * n) : nullptr;
@@ -281,6 +313,23 @@ inline Form lean_form(const NormArgs &a, int64_t covered) {
   return Form::Any;
 }
 
+// One block per row when the rows fit the GPU at once, otherwise as many blocks as are resident together, each
+// striding over the rows. (dynamic_quant keeps one block per row: it has no weight to reuse, and its
+// grid-stride form measured 3.7% slower on H100, 74.2 against 71.6 µs for 16384x4096 bf16 -> int8.)
+template <typename T, typename W, int VEC, int NV, Quant Q>
+cudaError_t launch_norm_rows(const NormArgs &a, int threads, cudaStream_t stream) {
+  const auto kernel = quant_norm_rows<T, W, VEC, NV, Q>;
+  int64_t blocks = a.rows;
+  int dev = 0, sms = 0, per_sm = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (e == cudaSuccess && a.rows > sms) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0);
+  if (e != cudaSuccess) return e;
+  if (per_sm > 0) blocks = std::min<int64_t>(blocks, int64_t(sms) * per_sm);
+  kernel<<<dim3(unsigned(blocks)), threads, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
 template <typename T, typename W, int VEC, int NV, Quant Q>
 cudaError_t launch_smooth(const NormArgs &a, int threads, cudaStream_t stream) {
   const dim3 grid(unsigned(a.rows));
@@ -296,7 +345,7 @@ cudaError_t launch_smooth(const NormArgs &a, int threads, cudaStream_t stream) {
   if constexpr (Q != Quant::None && NV <= 2) {
     switch (lean_form(a, int64_t(threads) * NV * VEC)) {
       case Form::Dyn: norm_registers<T, W, VEC, NV, Q, float, Form::Dyn><<<grid, threads, 0, stream>>>(a); break;
-      case Form::Norm: norm_registers<T, W, VEC, NV, Q, float, Form::Norm><<<grid, threads, 0, stream>>>(a); break;
+      case Form::Norm: return launch_norm_rows<T, W, VEC, NV, Q>(a, threads, stream);
       case Form::Any: norm_registers<T, W, VEC, NV, Q, float><<<grid, threads, 0, stream>>>(a); break;
     }
     return cudaGetLastError();

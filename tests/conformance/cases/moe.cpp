@@ -55,8 +55,8 @@ struct Grid {
 
 void add_moe_cases(CaseList &cases, const CaseOptions &opt) {
   // moe_gating: the repo grid (bf16 U[0,1) input, fp32 N(0, 0.02^2) weight), the benchmark's Qwen3-30B-A3B and
-  // DeepSeek-V3 routers, a ragged bf16 shape (E not a multiple of 64, N not of 64, H not of 128), odd shapes
-  // and other dtypes.
+  // DeepSeek-V3 routers, a ragged bf16 shape (E not a multiple of 64, N not of 64, H not of 128), odd shapes,
+  // other dtypes and decode-sized routers.
   {
     std::vector<std::pair<Grid, int>> grid = {
         {{16, 4, 1024, 64}, MOJO_DT_BF16}, {{128, 8, 2048, 64}, MOJO_DT_BF16}, {{60, 4, 2048, 7}, MOJO_DT_FP32}};
@@ -67,6 +67,9 @@ void add_moe_cases(CaseList &cases, const CaseOptions &opt) {
       grid.push_back({{128, 8, 1000, 33}, MOJO_DT_FP16});
       grid.push_back({{8, 1, 257, 5}, MOJO_DT_FP32});
       grid.push_back({{8, 8, 64, 3}, MOJO_DT_BF16});  // K = E
+      // Decode-sized bf16 routers: one token, four full 64-token blocks, a ragged last block with H = 1040.
+      for (Grid g : {Grid{256, 8, 4096, 1}, Grid{128, 6, 2048, 256}, Grid{128, 8, 1040, 200}})
+        grid.push_back({g, MOJO_DT_BF16});
       grid.push_back({{16, 4, 1024, 0}, MOJO_DT_BF16});
     }
     for (auto [g, dt] : grid) {
