@@ -57,41 +57,73 @@ template <bool kQuads> __device__ __forceinline__ int slot_expert(int lane, int 
   return kQuads ? 4 * (lane + 32 * (i >> 2)) + (i & 3) : lane + 32 * i;
 }
 
-// One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert):
-// descending logit (= descending softmax probability), ties toward the lower expert; gates = exp(l - max) of
-// the chosen experts over their sum. Each round is a warp max of the lanes' best keys and a warp min of the
-// experts holding it (redux.sync).
-template <bool kQuads>
-__device__ void route_keys(const uint32_t (&key)[kRouteKeys], uint32_t avail, int experts, int top_k, int32_t *ids,
-                           float *gates) {
+// One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert; the held
+// slots are a prefix): descending logit (= descending softmax probability), ties toward the lower expert;
+// gates = exp(l - max) of the chosen experts over their sum. Each lane first sorts its S slots (a stable
+// odd-even transposition network: equal keys keep their ascending experts, empty slots stay last), so a round
+// is one warp max of the lane heads and one ballot of the lanes holding it; only a tie across lanes pays a warp
+// min of their experts. The winner pops its head. Measured on H100 (top-8, one warp per token): 2,554 against
+// 4,671 cycles per token for E=128 and 3,519 against 5,917 for E=256 with the earlier per-round scan of every
+// slot and two redux per round, with identical ids and gates (docs/decisions/cuda_sampling.md).
+template <bool kQuads, int S>
+__device__ void route_sorted(const uint32_t (&key)[kRouteKeys], uint32_t avail, int top_k, int32_t *ids,
+                             float *gates) {
   const int lane = threadIdx.x & 31;
+  uint32_t k[S], e[S];
+#pragma unroll
+  for (int i = 0; i < S; ++i) {
+    k[i] = (avail >> i) & 1u ? key[i] : 0u;
+    e[i] = uint32_t(slot_expert<kQuads>(lane, i));
+  }
+  int left = __popc(avail & ((1u << S) - 1u));  // slots not yet taken
+#pragma unroll
+  for (int pass = 0; pass < S; ++pass)
+#pragma unroll
+    for (int i = pass & 1; i + 1 < S; i += 2)
+      if (k[i + 1] > k[i]) {
+        const uint32_t tk = k[i], te = e[i];
+        k[i] = k[i + 1];
+        e[i] = e[i + 1];
+        k[i + 1] = tk;
+        e[i + 1] = te;
+      }
   float mx = 0.0f, sum = 0.0f;
   for (int j = 0; j < top_k; ++j) {
-    uint32_t best = 0;
-    int bi = -1;
-#pragma unroll
-    for (int i = 0; i < kRouteKeys; ++i) {
-      if (slot_expert<kQuads>(0, i) >= experts) break;
-      if (((avail >> i) & 1u) && (bi < 0 || key[i] > best)) {
-        best = key[i];
-        bi = i;
-      }
+    const uint32_t top = __reduce_max_sync(0xffffffffu, left > 0 ? k[0] : 0u);
+    const unsigned holders = __ballot_sync(0xffffffffu, left > 0 && k[0] == top);
+    int winner = __ffs(holders) - 1;
+    if (holders & (holders - 1u)) {  // equal logits in several lanes: the lowest expert
+      const uint32_t low = __reduce_min_sync(0xffffffffu, (holders >> lane) & 1u ? e[0] : UINT_MAX);
+      winner = __ffs(__ballot_sync(0xffffffffu, ((holders >> lane) & 1u) && e[0] == low)) - 1;
     }
-    const uint32_t top = __reduce_max_sync(0xffffffffu, bi < 0 ? 0u : best);
-    const uint32_t mine = bi >= 0 && best == top ? uint32_t(slot_expert<kQuads>(lane, bi)) : UINT_MAX;
-    const uint32_t win = __reduce_min_sync(0xffffffffu, mine);
-    if (bi >= 0 && mine == win) avail &= ~(1u << bi);
+    if (lane == winner) {
+      ids[j] = int32_t(e[0]);
+#pragma unroll
+      for (int i = 0; i + 1 < S; ++i) {
+        k[i] = k[i + 1];
+        e[i] = e[i + 1];
+      }
+      k[S - 1] = 0u;
+      --left;
+    }
+    if (holders == 0u && lane == 0) ids[j] = -1;  // no expert left: top_k > E, refused before launch
     const float v = key_value(top);
     if (j == 0) mx = v;
     const float ev = expf(v - mx);
     sum += ev;
-    if (lane == 0) {
-      ids[j] = int32_t(win);
-      gates[j] = ev;
-    }
+    if (lane == 0) gates[j] = ev;
   }
   __syncwarp();
   for (int j = lane; j < top_k; j += 32) gates[j] = gates[j] / sum;
+}
+
+// The sort's size from E: the slots a lane can hold (4 up to 128 experts, 8 up to 256, else 16).
+template <bool kQuads>
+__device__ void route_keys(const uint32_t (&key)[kRouteKeys], uint32_t avail, int experts, int top_k, int32_t *ids,
+                           float *gates) {
+  if (experts <= 128) route_sorted<kQuads, 4>(key, avail, top_k, ids, gates);
+  else if (experts <= 256) route_sorted<kQuads, 8>(key, avail, top_k, ids, gates);
+  else route_sorted<kQuads, kRouteKeys>(key, avail, top_k, ids, gates);
 }
 
 // Routes one token from its E logits in shared memory.
