@@ -66,7 +66,7 @@ __device__ __forceinline__ ScaleDivider scale_divider(float scale) {
   return {__fdiv_rn(1.0f, scale), isinf(scale) ? 0.0f : scale};
 }
 
-// The tail of the block-per-row dynamic quantizers (norm-quant, dynamic_quant, activation-quant): the row's
+// The tail of the block-per-row activation quantizers (silu/gelu/swiglu_quant): the row's
 // scale from the block-wide amax (1 when below 1e-6 with unit_if_tiny), written by thread 0, then the codes of
 // the fp32 values each thread holds in registers (packet i = threadIdx.x + j * blockDim.x).
 template <Quant Q, int VEC, int NV>
@@ -76,14 +76,20 @@ __device__ __forceinline__ void quantize_row(const float (&v)[NV][VEC], float am
   float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
   if (unit_if_tiny && scale < 1e-6f) scale = 1.0f;
   if (threadIdx.x == 0) *scale_out = scale;
-  const ScaleDivider divide = scale_divider(scale);
+  // One multiply per code, as the lean norm quantizers do: a code may differ from v / scale's by one at a
+  // rounding boundary (within the spec's quantized tolerance); an infinite scale gives inv = 0 like the division.
+  const float inv = __fdiv_rn(1.0f, scale);
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
     if (i < nvec) {
       Packet<uint8_t, VEC> pk;
+      if constexpr (VEC % 2 == 0) {
+        pk = quantize_scaled<Q, VEC>(v[j], inv);
+      } else {
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(divide(v[j][k]));
+        for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(v[j][k] * inv);
+      }
       *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
     }
   }
