@@ -18,6 +18,7 @@
 
 #include "kernels/attention_decode.h"
 #include "kernels/common.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/device_error.cuh"
 #include "kernels/mma.cuh"
 
@@ -57,6 +58,9 @@ struct KeyRanges {
 
 __device__ __forceinline__ KeyRanges key_ranges(const Params &p, int L) {
   KeyRanges r;
+  // The attention kernel reads before the validation verdict is known: never address past the table (a length
+  // beyond it is an error the validation raises, and then nothing is written).
+  if (int64_t(L) > int64_t(p.mb) * p.bs) L = p.mb * p.bs;
   if (!p.has_local && !p.has_global) {
     r.sink_end = 0;
     r.window_start = 0;
@@ -77,6 +81,7 @@ __device__ __forceinline__ int head_of(const Params &p, int g, int row) {
 // ---- 1. validation -------------------------------------------------------------------------------------------
 
 __global__ void validate_kernel(const Params p) {
+  allow_dependents();  // the attention kernel streams pages meanwhile and waits for this grid before writing
   const int b = blockIdx.x;
   const int L = p.lens[b];
   if (L <= 0) return;
@@ -89,10 +94,20 @@ __global__ void validate_kernel(const Params p) {
     raise_error(p.error_word, kDecodeLenBeyondTable);
     return;
   }
+  // Four ids in flight per thread before any test (a long table is otherwise a chain of load latencies).
   const int32_t *row = p.bt + int64_t(b) * p.mb;
-  for (int m = threadIdx.x; m < need; m += blockDim.x) {
-    const int32_t id = row[m];
-    if (id < 0 || id >= p.nb) raise_error(p.error_word, kDecodeBadBlockId);
+  constexpr int kInFlight = 4;
+  for (int m0 = threadIdx.x; m0 < need; m0 += kInFlight * blockDim.x) {
+    int32_t id[kInFlight];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      const int m = m0 + u * blockDim.x;
+      id[u] = m < need ? __ldg(row + m) : 0;
+    }
+    bool bad = false;
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) bad |= id[u] < 0 || id[u] >= p.nb;
+    if (bad) raise_error(p.error_word, kDecodeBadBlockId);
   }
 }
 
@@ -133,7 +148,8 @@ __device__ __forceinline__ void tile_pages(const Params &p, const int32_t *bt_ro
     const int v = tile * kTile + tok0 + k * kRowsPerPassOf<D>;
     int page = 0, slot;
     if (v < v_end) page_slot(p, kr, v, page, slot);
-    ids[k] = v < v_end ? __ldg(bt_row + page) : 0;
+    const int32_t id = v < v_end ? __ldg(bt_row + page) : 0;
+    ids[k] = unsigned(id) < unsigned(p.nb) ? id : 0;  // a bad id (raised by the validation) reads page 0
   }
 }
 
@@ -169,14 +185,17 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   T *k_smem = reinterpret_cast<T *>(smem_raw);
   T *v_smem = k_smem + kStages * kTile * D;
 
+  allow_dependents();  // the merge kernel may be scheduled once every CTA here has started
   const int split = blockIdx.x % p.splits;
   const int g = (blockIdx.x / p.splits) % p.hkv;
   const int b = blockIdx.x / (p.splits * p.hkv);
-  // The error word and the length are read together (one memory round trip at the start of every CTA, not
-  // two); the word was written by the validation kernel before this one started, so a plain load sees it.
-  const int32_t raised = p.error_word ? __ldcg(p.error_word) : 0;
+  // This kernel may run alongside the validation pass (dependent launch): it reads pages with clamped
+  // addresses and checks the verdict only before writing.
   const int L = p.lens[b];
-  if (raised != 0 || L <= 0) return;  // an earlier pass raised, or a padding row: nothing is written
+  if (L <= 0) {  // a padding row: nothing is written
+    wait_for_primary();  // every CTA ends after the validation, so this grid's completion implies that one's
+    return;
+  }
 
   const KeyRanges kr = key_ranges(p, L);
   const int ntiles = (kr.visited + kTile - 1) / kTile;
@@ -346,6 +365,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     row_lse[r] = total > 0.0f ? mm + log2f(total) : -INFINITY;
   }
   __syncthreads();
+  wait_for_primary();
+  if (error_raised(p.error_word)) return;  // the validation raised: nothing is written
   for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
     const int r = e / D, d = e % D;
     float acc = 0.0f;
@@ -367,6 +388,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
 // One block per (sequence, query head); out = Σ_s 2^(lse_s - M) O_s / Σ_s 2^(lse_s - M).
 template <typename T>
 __global__ void merge_kernel(const Params p, int head_dim) {
+  wait_for_primary();  // the partial results of every split
   if (error_raised(p.error_word)) return;
   const int b = blockIdx.x / p.hq;
   if (p.lens[b] <= 0) return;
@@ -413,11 +435,10 @@ template <typename T, int D> cudaError_t ensure_smem_limit() {
 template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStream_t stream) {
   const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
   if (cudaError_t e = ensure_smem_limit<T, D>(); e != cudaSuccess) return e;
-  decode_kernel<T, D><<<ctas, kThreads, smem_bytes<T, D>(), stream>>>(p);
-  cudaError_t e = cudaGetLastError();
+  cudaError_t e = launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream, p);
   if (e != cudaSuccess || p.splits == 1) return e;
-  merge_kernel<T><<<unsigned(p.B) * unsigned(p.hq), D < 128 ? D : 128, 0, stream>>>(p, D);
-  return cudaGetLastError();
+  return launch_dependent(merge_kernel<T>, dim3(unsigned(p.B) * unsigned(p.hq)), dim3(D < 128 ? D : 128), 0, stream,
+                          p, D);
 }
 
 template <typename T> cudaError_t launch_dim(const Params &p, int d, cudaStream_t stream) {
@@ -483,7 +504,7 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.local_window = a.local_window;
   p.global_window = a.global_window;
   p.hint = a.max_len_hint;
-  validate_kernel<<<unsigned(a.batch), 128, 0, stream>>>(p);
+  validate_kernel<<<unsigned(a.batch), 256, 0, stream>>>(p);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
   return a.dtype == Dt::BF16 ? launch_dim<__nv_bfloat16>(p, a.head_dim, stream)

@@ -55,17 +55,25 @@ int64_t max_visited(const Shape &s, const Window &w) {
   return std::min(table, win);
 }
 
-// Splits per (sequence, KV head): the count that minimises the modelled time, waves of resident CTAs divided by
-// the work per CTA, with a small charge for the merge pass; at least two 64-key tiles per split.
+// Splits per (sequence, KV head). The kernel streams memory, so where the work can fill kDecodeMinWaves waves
+// of resident CTAs the count is the fewest that do (a partial last wave costs little, while each split adds a
+// CTA prologue, a pipeline fill and merge traffic): on H100 (B=64 x 4k, 32q/8kv, d128) 3 splits took 398 us
+// against 413 us for 17 and 406 us for 2; B=256 x 1k took 394 us unsplit against 425 us with 5. Where it
+// cannot (few sequences: latency-bound), the count that fills whole waves best: B=1 x 32k ran 70.7 us per
+// call with 49 splits (one wave) against 77.8 us with 64 (1.3 waves). At least two 64-key tiles per split,
+// at most 64 splits (docs/decisions/cuda_attention_decode.md).
+constexpr int64_t kDecodeMinWaves = 3;
+
 int choose_splits(const DecodeImpl &impl, int64_t batch, int64_t hkv, int64_t visited) {
-  const int64_t base = batch * hkv, slots = int64_t(impl.ctas_per_sm) * impl.sm_count;
+  const int64_t base = std::max<int64_t>(1, batch * hkv), slots = int64_t(impl.ctas_per_sm) * impl.sm_count;
   const int64_t tiles = (visited + kDecodeTileTokens - 1) / kDecodeTileTokens;
   const int64_t max_splits = std::min<int64_t>(64, std::max<int64_t>(1, tiles / 2));
+  const int64_t streaming = (kDecodeMinWaves * slots + base - 1) / base;
+  if (streaming <= max_splits) return int(std::max<int64_t>(1, streaming));
   int best = 1;
   double best_cost = 1e300;
   for (int64_t s = 1; s <= max_splits; ++s) {
-    const double waves = double((base * s + slots - 1) / slots);
-    const double cost = waves / double(s) + (s > 1 ? 0.03 : 0.0);
+    const double cost = double((base * s + slots - 1) / slots) / double(s);  // waves per unit of work
     if (cost < best_cost - 1e-9) {
       best_cost = cost;
       best = int(s);

@@ -1,0 +1,49 @@
+// Programmatic dependent launch (sm_90+): a kernel launched with launch_dependent may start while the kernel
+// before it on the stream still runs, once every CTA of that one has called allow_dependents() (or exited).
+// It must call wait_for_primary() before it reads what the earlier kernel writes or writes what that kernel
+// reads; the wait returns when the earlier grid has completed and its memory is visible. This hides a launch
+// gap and lets a kernel's loads start under a short predecessor (e.g. a validation pass). Older devices run
+// the launches in plain stream order, and the device calls compile to nothing for them.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <utility>
+
+namespace mojo::cuda {
+
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void wait_for_primary() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Launches `kernel` on `stream` as a programmatic dependent of the stream's previous kernel where the device
+// supports it (compute capability 9.0+), else as a plain launch.
+template <typename... KernelArgs, typename... Args>
+cudaError_t launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                             Args &&...args) {
+  int dev = 0, major = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  if (e != cudaSuccess) return e;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = major >= 9 ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+}  // namespace mojo::cuda
