@@ -1,7 +1,9 @@
 // Device-side checks of device-resident metadata (block ids, lengths, token ids). A kernel that finds bad
 // metadata raises a small op-specific code into the op's error word and writes nothing; the host reads the
 // word back in mojo_op_check (docs/decisions/cuda.md, "Deferred errors"). All-or-nothing: a validation pass
-// raises before any writer starts, and writers return at once when the word is set.
+// raises before any writer writes, and writers return when the word is set. (A writer launched as a programmatic
+// dependent of the validation may start earlier; it reads only in-bounds addresses and waits for the validation
+// grid before reading the word: kernels/dependent_launch.cuh.)
 #pragma once
 
 #include <cstdint>
