@@ -207,7 +207,7 @@ __global__ void quantize_routed_rows(DispatchArgs a, const int32_t *pos) {
       for (int i = 0; i < VEC; ++i) amax = fmaxf(amax, fabsf(v[i]));
 #pragma unroll
       for (int o = G / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float scale = fmaxf(amax, 1e-12f) / 127.0f;
+      const float scale = dynamic_scale<Quant::Int8>(amax, false);
       if (active) {
         Packet<uint8_t, VEC> codes;
 #pragma unroll

@@ -76,9 +76,7 @@ __device__ __forceinline__ void quantize_lean_row(const Packet<T, VEC> (&s)[NV],
   }
   block_sum_max(sum, amax, scratch);
   const float inv = kNorm ? rsqrtf(sum / float(a.cols) + a.eps) : 1.0f;
-  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
-  float scale = fmaxf(amax * inv, 1e-12f) / qmax;
-  if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+  const float scale = dynamic_scale<Q>(amax * inv, a.unit_if_tiny);
   if (threadIdx.x == 0) a.scale_out[row] = scale;
   const float mul = __fdiv_rn(inv, scale);
   auto *q = reinterpret_cast<Packet<uint8_t, VEC> *>(static_cast<uint8_t *>(a.out) + row * a.cols);
@@ -234,19 +232,16 @@ __global__ void __launch_bounds__(1024, NV <= 2 && Q == Quant::None && sizeof(W)
 #pragma unroll
         for (int k = 0; k < VEC; ++k) amax = fmaxf(amax, fabsf(y[k]));
       }
-    const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
-    float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
-    if (a.unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+    const float scale = dynamic_scale<Q>(block_max(amax, scratch), a.unit_if_tiny);
     if (threadIdx.x == 0) a.scale_out[row] = scale;
-    const ScaleDivider divide = scale_divider(scale);
+    const float inv_scale = __fdiv_rn(1.0f, scale);
     Packet<uint8_t, VEC> codes[NV];
 #pragma unroll
     for (int j = 0; j < NV; ++j)
       if (live(j)) {
         float y[VEC];
         smoothed(j, y);
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) codes[j].v[k] = quantize<Q>(divide(y[k]));
+        codes[j] = quantize_scaled<Q, VEC>(y, inv_scale);
       }
     if (res_out && a.post) round_row_in_place();  // post-norm residual: y before smoothing, rounded to T
     auto *q = reinterpret_cast<Packet<uint8_t, VEC> *>(static_cast<uint8_t *>(a.out) + row * n);

@@ -28,14 +28,25 @@ __device__ __forceinline__ uint8_t quantize(float v) {
   }
 }
 
-// The codes of VEC values each multiplied by `mul` (a row's 1 / scale folded with other per-row factors);
-// fp8 converts pairs (one cvt.rn.satfinite.e4m3x2 per two values).
+// A row's dynamic scale from its amax: max(amax, 1e-12) / qmax, and 1 when that is below 1e-6 with
+// unit_if_tiny (dynamic_quant's rule). The one definition for every per-row quantizer.
+template <Quant Q>
+__device__ __forceinline__ float dynamic_scale(float amax, bool unit_if_tiny) {
+  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
+  const float scale = fmaxf(amax, 1e-12f) / qmax;
+  return unit_if_tiny && scale < 1e-6f ? 1.0f : scale;
+}
+
+// The codes of VEC values each multiplied by `mul` (a row's 1 / scale, possibly folded with other per-row
+// factors); fp8 converts pairs (one cvt.rn.satfinite.e4m3x2 per two values). Every dynamic quantizer codes
+// this way: one multiply instead of a division per value. A code may differ from the reference's v / scale by
+// one at a rounding boundary (a few ulps of the quotient), inside the spec's quantized tolerance; an infinite
+// scale gives mul = 0 like the division (finite values code to 0).
 template <Quant Q, int VEC>
 __device__ __forceinline__ Packet<uint8_t, VEC> quantize_scaled(const float (&v)[VEC], float mul) {
-  static_assert(VEC % 2 == 0, "codes are made in pairs");
   Packet<uint8_t, VEC> pk;
 #pragma unroll
-  for (int k = 0; k < VEC; k += 2) {
+  for (int k = 0; k + 1 < VEC; k += 2) {
     if constexpr (Q == Quant::Int8) {
       pk.v[k] = uint8_t(int8_code(v[k] * mul));
       pk.v[k + 1] = uint8_t(int8_code(v[k + 1] * mul));
@@ -46,52 +57,23 @@ __device__ __forceinline__ Packet<uint8_t, VEC> quantize_scaled(const float (&v)
       pk.v[k + 1] = uint8_t(two >> 8);
     }
   }
+  if constexpr (VEC % 2 != 0) pk.v[VEC - 1] = quantize<Q>(v[VEC - 1] * mul);
   return pk;
 }
 
-// v / scale correctly rounded, for a per-row dynamic scale: q0 = v * inv with inv = RN(1 / scale), then
-// Markstein's correction q = RN(q0 + (v - q0 * scale) * inv), the remainder exact by FMA. It equals
-// __fdiv_rn(v, scale) whenever the quotient is finite and normal (|v / scale| <= qmax here; quotients in the
-// subnormal range code to 0 either way), in three instructions instead of an IEEE division per element,
-// which is what bounds the quantizing rows. An infinite scale (an inf input) gives 0 for finite v like
-// the division: the remainder then uses 0 for the scale.
-struct ScaleDivider {
-  float inv, rem_scale;
-  __device__ __forceinline__ float operator()(float v) const {
-    const float q0 = v * inv;
-    return fmaf(fmaf(-q0, rem_scale, v), inv, q0);
-  }
-};
-__device__ __forceinline__ ScaleDivider scale_divider(float scale) {
-  return {__fdiv_rn(1.0f, scale), isinf(scale) ? 0.0f : scale};
-}
-
-// The tail of the block-per-row activation quantizers (silu/gelu/swiglu_quant): the row's
-// scale from the block-wide amax (1 when below 1e-6 with unit_if_tiny), written by thread 0, then the codes of
-// the fp32 values each thread holds in registers (packet i = threadIdx.x + j * blockDim.x).
+// The tail of the block-per-row activation quantizers (silu/gelu/swiglu_quant): the row's scale from the
+// block-wide amax, written by thread 0, then the codes of the fp32 values each thread holds in registers
+// (packet i = threadIdx.x + j * blockDim.x).
 template <Quant Q, int VEC, int NV>
 __device__ __forceinline__ void quantize_row(const float (&v)[NV][VEC], float amax, bool unit_if_tiny, int64_t nvec,
                                              uint8_t *q, float *scale_out, float *scratch) {
-  const float qmax = Q == Quant::Int8 ? 127.0f : 448.0f;
-  float scale = fmaxf(block_max(amax, scratch), 1e-12f) / qmax;
-  if (unit_if_tiny && scale < 1e-6f) scale = 1.0f;
+  const float scale = dynamic_scale<Q>(block_max(amax, scratch), unit_if_tiny);
   if (threadIdx.x == 0) *scale_out = scale;
-  // One multiply per code, as the lean norm quantizers do: a code may differ from v / scale's by one at a
-  // rounding boundary (within the spec's quantized tolerance); an infinite scale gives inv = 0 like the division.
   const float inv = __fdiv_rn(1.0f, scale);
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int64_t i = threadIdx.x + int64_t(j) * blockDim.x;
-    if (i < nvec) {
-      Packet<uint8_t, VEC> pk;
-      if constexpr (VEC % 2 == 0) {
-        pk = quantize_scaled<Q, VEC>(v[j], inv);
-      } else {
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) pk.v[k] = quantize<Q>(v[j][k] * inv);
-      }
-      *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = pk;
-    }
+    if (i < nvec) *reinterpret_cast<Packet<uint8_t, VEC> *>(q + i * VEC) = quantize_scaled<Q, VEC>(v[j], inv);
   }
 }
 
