@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <utility>
 
 namespace mojo::cuda {
@@ -24,15 +25,32 @@ __device__ __forceinline__ void wait_for_primary() {
 #endif
 }
 
+// Whether the current device takes programmatic dependent launches (compute capability 9.0+); asked once per
+// device, not on every launch.
+inline cudaError_t dependent_launch_supported(bool *supported) {
+  constexpr int kCachedDevices = 64;
+  static std::atomic<int> known[kCachedDevices];  // 0: not asked yet, 1: no, 2: yes
+  int dev = 0;
+  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  int v = dev < kCachedDevices ? known[dev].load(std::memory_order_relaxed) : 0;
+  if (v == 0) {
+    int major = 0;
+    if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev); e != cudaSuccess)
+      return e;
+    v = major >= 9 ? 2 : 1;
+    if (dev < kCachedDevices) known[dev].store(v, std::memory_order_relaxed);
+  }
+  *supported = v == 2;
+  return cudaSuccess;
+}
+
 // Launches `kernel` on `stream` as a programmatic dependent of the stream's previous kernel where the device
-// supports it (compute capability 9.0+), else as a plain launch.
+// supports it, else as a plain launch.
 template <typename... KernelArgs, typename... Args>
 cudaError_t launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                              Args &&...args) {
-  int dev = 0, major = 0;
-  cudaError_t e = cudaGetDevice(&dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-  if (e != cudaSuccess) return e;
+  bool supported = false;
+  if (cudaError_t e = dependent_launch_supported(&supported); e != cudaSuccess) return e;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
@@ -42,7 +60,7 @@ cudaError_t launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, dim3 bloc
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = major >= 9 ? 1 : 0;
+  cfg.numAttrs = supported ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 

@@ -292,6 +292,11 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
       d.label += " length beyond MB*BS";
       d.expect = MOJO_STATUS_INVALID_ARGUMENT;
       cases.push_back(d);
+      OpCase h = decode_case(op, dt, es, {5, 40}, grouped, 94);
+      h.attrs.i("max_total_seq_len", 39);  // a hint below sequence 1's length (the hint must be an upper bound)
+      h.label += " max_total_seq_len below a length";
+      h.expect = MOJO_STATUS_INVALID_ARGUMENT;
+      cases.push_back(h);
     }
     OpCase v = swa_varlen_case(dt, es, {6, 3}, {2, 0}, 0, Win{});
     set_ints(v, "cu_total_seq_lens", {0, 8, 7});
