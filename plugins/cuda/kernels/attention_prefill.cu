@@ -1,6 +1,10 @@
 // Varlen prefill attention: the validation pass over the device-resident metadata, then the attention kernel
 // of the head dim (instantiated in attention_prefill_d<D>.cu). Nothing is read back on the host.
+#include <cstdlib>
+#include <string>
+
 #include "attention_prefill_kernels.cuh"
+#include "device_caps.h"
 
 namespace mojo::cuda {
 namespace prefill {
@@ -9,6 +13,9 @@ extern template cudaError_t launch_head_dim<64>(const PrefillArgs &, cudaStream_
 extern template cudaError_t launch_head_dim<96>(const PrefillArgs &, cudaStream_t);
 extern template cudaError_t launch_head_dim<128>(const PrefillArgs &, cudaStream_t);
 extern template cudaError_t launch_head_dim<256>(const PrefillArgs &, cudaStream_t);
+template <int D> cudaError_t launch_wgmma(const PrefillArgs &, cudaStream_t);
+extern template cudaError_t launch_wgmma<64>(const PrefillArgs &, cudaStream_t);
+extern template cudaError_t launch_wgmma<128>(const PrefillArgs &, cudaStream_t);
 
 namespace {
 
@@ -47,6 +54,25 @@ __global__ void validate_kernel(const PrefillArgs a) {
   }
 }
 
+// The wgmma kernel serves head dims 64 and 128 on compute capability 9.0 when the plugin has sm_90a code;
+// MOJO_CUDA_PREFILL_KERNEL=mma keeps the mma.sync kernel (read once, for side-by-side measurements).
+cudaError_t use_wgmma(int head_dim, bool *use) {
+  *use = false;
+#ifdef MOJO_CUDA_SM90A
+  static const bool forced_mma = [] {
+    const char *v = std::getenv("MOJO_CUDA_PREFILL_KERNEL");
+    return v && std::string(v) == "mma";
+  }();
+  if (forced_mma || (head_dim != 64 && head_dim != 128)) return cudaSuccess;
+  int cc = 0;
+  if (cudaError_t e = current_compute_capability(&cc); e != cudaSuccess) return e;
+  *use = cc == 90;
+#else
+  (void)head_dim;
+#endif
+  return cudaSuccess;
+}
+
 }  // namespace
 }  // namespace prefill
 
@@ -64,6 +90,9 @@ cudaError_t launch_attention_prefill(const PrefillArgs &a, cudaStream_t stream) 
   if (a.batch <= 0) return cudaSuccess;
   cudaError_t e = launch_prefill_validation(a, stream);
   if (e != cudaSuccess || a.q_rows <= 0) return e;
+  bool wgmma = false;
+  if (e = prefill::use_wgmma(a.head_dim, &wgmma); e != cudaSuccess) return e;
+  if (wgmma) return a.head_dim == 64 ? prefill::launch_wgmma<64>(a, stream) : prefill::launch_wgmma<128>(a, stream);
   switch (a.head_dim) {
     case 64: return prefill::launch_head_dim<64>(a, stream);
     case 96: return prefill::launch_head_dim<96>(a, stream);

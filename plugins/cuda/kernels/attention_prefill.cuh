@@ -133,12 +133,23 @@ __device__ __forceinline__ KvRange kv_range(const PrefillArgs &a, const Work &w,
   return r;
 }
 
-__device__ __forceinline__ bool key_allowed(const PrefillArgs &a, int L, int pos, int j) {
-  if (j >= L) return false;
-  if (!a.causal) return true;
-  if (j > pos) return false;
-  if (a.local_window < 0 && a.global_window < 0) return true;
-  return (a.local_window >= 0 && pos - j <= a.local_window) || (a.global_window >= 0 && j < a.global_window);
+// The keys a query row at position `pos` may see, as bounds computed once per row: key j is visible when
+// j < hi and (j >= lo or j < sink). hi = min(pos + 1, L) with the causal mask (L without); lo = pos - Wl
+// with a local window, 0 without any window, hi (none) with sinks only; sink = Wg (0 without sinks).
+// Per element this is two or three compares, not a branch per key.
+struct KeyBounds {
+  int lo, hi, sink;
+  __device__ __forceinline__ bool allows(int j) const { return (j < hi) & ((j >= lo) | (j < sink)); }  // no branches
+};
+
+__device__ __forceinline__ KeyBounds key_bounds(const PrefillArgs &a, int L, int pos) {
+  KeyBounds k{0, L, 0};
+  if (!a.causal) return k;
+  k.hi = min(pos + 1, L);
+  if (a.local_window >= 0) k.lo = int(max(int64_t(0), int64_t(pos) - a.local_window));
+  else if (a.global_window >= 0) k.lo = k.hi;
+  if (a.global_window >= 0) k.sink = int(min(a.global_window, int64_t(k.hi)));
+  return k;
 }
 
 // True when every (row, key) pair of the tile is allowed, so the mask can be skipped.
@@ -303,14 +314,21 @@ __device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::M
 #pragma unroll
     for (int i = 0; i < BN / 8; ++i)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[mt][i][e] *= scale_log2;
-        if (masked) {
-          const int row = (warp * MT + mt) * 16 + gid + (e >> 1) * 8;
-          const int pos = pos0 + map.token(row), j = k0 + i * 8 + tig * 2 + (e & 1);
-          if (!key_allowed(a, w.L, pos, j)) s[mt][i][e] = -INFINITY;
-        }
+      for (int e = 0; e < 4; ++e) s[mt][i][e] *= scale_log2;
+  if (masked) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = (warp * MT + mt) * 16 + gid + r * 8;
+        const KeyBounds kb = key_bounds(a, w.L, pos0 + map.token(row));
+#pragma unroll
+        for (int i = 0; i < BN / 8; ++i)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            s[mt][i][2 * r + e] = kb.allows(k0 + i * 8 + tig * 2 + e) ? s[mt][i][2 * r + e] : -INFINITY;
       }
+  }
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll

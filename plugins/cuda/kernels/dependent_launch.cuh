@@ -8,8 +8,9 @@
 
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <utility>
+
+#include "device_caps.h"
 
 namespace mojo::cuda {
 
@@ -25,22 +26,11 @@ __device__ __forceinline__ void wait_for_primary() {
 #endif
 }
 
-// Whether the current device takes programmatic dependent launches (compute capability 9.0+); asked once per
-// device, not on every launch.
+// Whether the current device takes programmatic dependent launches (compute capability 9.0+).
 inline cudaError_t dependent_launch_supported(bool *supported) {
-  constexpr int kCachedDevices = 64;
-  static std::atomic<int> known[kCachedDevices];  // 0: not asked yet, 1: no, 2: yes
-  int dev = 0;
-  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
-  int v = dev < kCachedDevices ? known[dev].load(std::memory_order_relaxed) : 0;
-  if (v == 0) {
-    int major = 0;
-    if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev); e != cudaSuccess)
-      return e;
-    v = major >= 9 ? 2 : 1;
-    if (dev < kCachedDevices) known[dev].store(v, std::memory_order_relaxed);
-  }
-  *supported = v == 2;
+  int cc = 0;
+  if (cudaError_t e = current_compute_capability(&cc); e != cudaSuccess) return e;
+  *supported = cc >= 90;
   return cudaSuccess;
 }
 
