@@ -194,18 +194,27 @@ __device__ __forceinline__ void row_offsets(const PrefillArgs &a, const Work &w,
   }
 }
 
-// cp.async copies of this thread's chunks of its rows into a K or V tile buffer.
-template <typename T, int D, class C>
+// Byte offset of 16-byte chunk `chunk` of row `row` in a padded tile (the mma.sync kernels' layout: rows of
+// C::kStride elements, so ldmatrix rows fall in distinct banks).
+template <class C> struct PaddedRows {
+  __device__ __forceinline__ uint32_t operator()(int row, int chunk) const {
+    return uint32_t((row * C::kStride + chunk * 8) * 2);
+  }
+};
+
+// cp.async copies of this thread's chunks of its rows into a K or V tile buffer laid out by `layout` (a
+// chunk-offset function: PaddedRows, or the wgmma kernel's swizzled rows).
+template <typename T, int D, class C, class Layout = PaddedRows<C>>
 __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C::kRpt], int row0, int part,
-                                          uint32_t smem) {
+                                          uint32_t smem, Layout layout = {}) {
 #pragma unroll
   for (int r = 0; r < C::kRpt; ++r) {
     const int row = row0 + r * kRowStep<C>;
     const bool valid = off[r] >= 0;
 #pragma unroll
     for (int c = 0; c < D / 8 / C::kTpr; ++c) {
-      const int col = (c * C::kTpr + part) * 8;
-      cp_async_16(smem + uint32_t((row * C::kStride + col) * 2), valid ? base + off[r] + col : base, valid ? 16 : 0);
+      const int chunk = c * C::kTpr + part;
+      cp_async_16(smem + layout(row, chunk), valid ? base + off[r] + chunk * 8 : base, valid ? 16 : 0);
     }
   }
 }

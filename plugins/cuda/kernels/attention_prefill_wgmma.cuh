@@ -25,26 +25,16 @@ template <int D, int STAGES> constexpr int wgmma_smem_bytes() {
   return (WgCfg<D>::BM + 2 * STAGES * WgCfg<D>::BN) * D * 2 + 1024;
 }
 
-// cp.async of this thread's chunks of its K or V rows into a swizzled tile of BN rows (off < 0: zero fill).
-// With WgCfg, 2 threads per row and one row per thread (one block-table lookup per thread and tile). Measured
-// against 8 threads per row (4 rows per thread; each warp-wide cp.async then covers whole 128-byte segments,
-// which removed the 61% excess shared-memory wavefronts ncu reports for this mapping): 3-17% slower, from
-// the extra lookups and address math.
-template <typename T, int D, class K>
-__device__ __forceinline__ void copy_rows_swizzled(const T *base, const int64_t (&off)[K::kRpt], int row0, int part,
-                                                   uint32_t tile) {
-#pragma unroll
-  for (int r = 0; r < K::kRpt; ++r) {
-    const int row = row0 + r * kRowStep<K>;
-    const bool valid = off[r] >= 0;
-#pragma unroll
-    for (int c = 0; c < D / 8 / K::kTpr; ++c) {
-      const int chunk = c * K::kTpr + part;
-      cp_async_16(tile + wgmma::swizzled_offset(K::BN, row, chunk), valid ? base + off[r] + chunk * 8 : base,
-                  valid ? 16 : 0);
-    }
+// Chunk offsets in a swizzled tile of ROWS rows (copy_rows' layout argument). With WgCfg the K/V copy gives 2
+// threads to each row and one row to each thread (one block-table lookup per thread and tile). Measured against
+// 8 threads per row (4 rows per thread; each warp-wide cp.async then covers whole 128-byte segments, which
+// removed the 61% excess shared-memory wavefronts ncu reports for this mapping): 3-17% slower, from the extra
+// lookups and address math.
+template <int ROWS> struct SwizzledRows {
+  __device__ __forceinline__ uint32_t operator()(int row, int chunk) const {
+    return wgmma::swizzled_offset(ROWS, row, chunk);
   }
-}
+};
 
 // The Q tile (rows past the sequence zero-filled) into a swizzled tile of BM rows.
 template <typename T, int D, class C>
@@ -57,7 +47,7 @@ __device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work
     const int i = tid + it * C::kThreads, row = i / (D / 8), chunk = i % (D / 8);
     const bool valid = w.m0 + row < w.n;
     const T *src = valid ? q + ((w.q_row + w.m0 + row) * a.hq + head) * D + chunk * 8 : q;
-    cp_async_16(sq + wgmma::swizzled_offset(C::BM, row, chunk), src, valid ? 16 : 0);
+    cp_async_16(sq + SwizzledRows<C::BM>{}(row, chunk), src, valid ? 16 : 0);
   }
 }
 
@@ -87,8 +77,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) prefill_wgmma_kernel(co
     if (tile >= 0) {
       const uint32_t dst = skv + uint32_t(st) * 2 * kTileBytes;
       row_offsets<D, C, PAGED>(a, w, c.g, tile, row0, blk, off);
-      copy_rows_swizzled<T, D, C>(kb, off, row0, part, dst);
-      copy_rows_swizzled<T, D, C>(vb, off, row0, part, dst + kTileBytes);
+      copy_rows<T, D, C>(kb, off, row0, part, dst, SwizzledRows<BN>{});
+      copy_rows<T, D, C>(vb, off, row0, part, dst + kTileBytes, SwizzledRows<BN>{});
     }
     cp_async_commit();
   };
