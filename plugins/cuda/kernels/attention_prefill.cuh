@@ -169,6 +169,19 @@ __device__ __forceinline__ bool tile_fully_visible(const PrefillArgs &a, const W
 // part, part + kTpr, ... of each, so the kTpr threads of a row read consecutive bytes.
 template <class C> constexpr int kRowStep = C::kThreads / C::kTpr;
 
+// Key j's page (j / page_size) and slot in it (j % page_size): a shift and a mask for power-of-two page
+// sizes (the usual ones), whose integer divisions otherwise cost ~20 instructions per row and tile.
+struct PageDiv {
+  int size, shift;
+  __device__ __forceinline__ explicit PageDiv(int page_size) : size(page_size), shift(-1) {
+#ifdef __CUDA_ARCH__
+    if ((page_size & (page_size - 1)) == 0) shift = __ffs(page_size) - 1;
+#endif
+  }
+  __device__ __forceinline__ int page(int j) const { return shift >= 0 ? j >> shift : j / size; }
+  __device__ __forceinline__ int slot(int j) const { return shift >= 0 ? j & (size - 1) : j % size; }
+};
+
 // Block ids of this thread's rows of key tile t (paged; issued early so the loads overlap the math).
 template <class C, bool PAGED>
 __device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w, int t, int row0,
@@ -177,7 +190,8 @@ __device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w
   for (int r = 0; r < C::kRpt; ++r) {
     const int j = t * C::BN + row0 + r * kRowStep<C>;
     blk[r] = 0;
-    if (PAGED && t >= 0 && j < w.L) blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + j / a.page_size);
+    if (PAGED && t >= 0 && j < w.L)
+      blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + PageDiv(a.page_size).page(j));
   }
 }
 
@@ -189,7 +203,7 @@ __device__ __forceinline__ void row_offsets(const PrefillArgs &a, const Work &w,
   for (int r = 0; r < C::kRpt; ++r) {
     const int j = t * C::BN + row0 + r * kRowStep<C>;
     if (j >= w.L) off[r] = -1;
-    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.page_size + j % a.page_size) * D;
+    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.page_size + PageDiv(a.page_size).slot(j)) * D;
     else off[r] = ((w.k_row + j) * a.hkv + g) * D;
   }
 }
@@ -307,23 +321,50 @@ __device__ __forceinline__ void tile_scores(float (&s)[C::MT][C::BN / 8][4],
   }
 }
 
-// Scores to log2 units (scaled before the mask, so any sign of the scale works), the mask where the tile is
-// not fully visible, then the online softmax: s becomes P (unnormalised), O and the row sums are rescaled.
-// last_token is the tile's last query token (relative to the sequence).
+// Max and sum of the 2 * N values of one row in a thread's score fragments, as balanced trees: a serial
+// chain would be 2N dependent instructions, and with two warps per scheduler the latency is not hidden.
+template <int N, class F>
+__device__ __forceinline__ float row_reduce(const float (&s)[N][4], int r, F op) {
+  constexpr int P = N < 8 ? N : 8;  // partial results
+  static_assert((P & (P - 1)) == 0 && N % P == 0, "a power-of-two count of partial results");
+  float part[P];
+#pragma unroll
+  for (int j = 0; j < P; ++j) part[j] = op(s[j][2 * r], s[j][2 * r + 1]);
+#pragma unroll
+  for (int i = P; i < N; ++i) part[i % P] = op(part[i % P], op(s[i][2 * r], s[i][2 * r + 1]));
+#pragma unroll
+  for (int w = P / 2; w >= 1; w /= 2)
+#pragma unroll
+    for (int j = 0; j < w; ++j) part[j] = op(part[j], part[j + w]);
+  return part[0];
+}
+
+// The mask where the tile is not fully visible, then the online softmax without O: s becomes P
+// (unnormalised), the row maxima (log2 units) and sums move on, and alpha receives each row's factor for O
+// (applied by rescale_rows; the wgmma kernel applies it only after its in-flight P·V of the previous tile
+// completed). last_token is the tile's last query token (relative to the sequence).
+// With a positive scale, the scale is folded into the exponent (max of the raw scores times the scale, then
+// exp2(s * scale - max) as one FFMA); any other scale multiplies the scores first (a uniform branch), so
+// every sign of the scale works.
 template <int D, class C, bool PACKED>
-__device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::MT][C::BN / 8][4],
-                                             const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
-                                             int last_token, int k0, float scale_log2, int warp, int lane) {
+__device__ __forceinline__ void tile_softmax_scores(RowState<D, C> &st, float (&s)[C::MT][C::BN / 8][4],
+                                                    float (&alpha)[C::MT][2], const PrefillArgs &a, const Work &w,
+                                                    const RowMap<PACKED> &map, int last_token, int k0,
+                                                    float scale_log2, int warp, int lane) {
   constexpr int MT = C::MT, BN = C::BN;
   const int gid = lane >> 2, tig = lane & 3;
   const int pos0 = w.L - w.n + w.m0;  // position of the tile's first token
   const bool masked = !tile_fully_visible<BN>(a, w, last_token, k0);
+  float k = scale_log2;  // log2 units per unit of s (positive)
+  if (!(scale_log2 > 0.0f)) {
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int i = 0; i < BN / 8; ++i)
+      for (int i = 0; i < BN / 8; ++i)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[mt][i][e] *= scale_log2;
+        for (int e = 0; e < 4; ++e) s[mt][i][e] *= scale_log2;
+    k = 1.0f;
+  }
   if (masked) {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
@@ -338,33 +379,55 @@ __device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::M
             s[mt][i][2 * r + e] = kb.allows(k0 + i * 8 + tig * 2 + e) ? s[mt][i][2 * r + e] : -INFINITY;
       }
   }
+  const auto max_op = [](float x, float y) { return fmaxf(x, y); };
+  const auto add_op = [](float x, float y) { return x + y; };
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int i = 0; i < BN / 8; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * r], s[mt][i][2 * r + 1]));
+      float mx = row_reduce(s[mt], r, max_op);
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(st.row_max[mt][r], mx);
+      const float m_new = fmaxf(st.row_max[mt][r], mx * k);  // k > 0: the max of the scaled scores
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with nothing visible yet stays at 0
-      const float alpha = fast_exp2(st.row_max[mt][r] - m_use);
+      alpha[mt][r] = fast_exp2(st.row_max[mt][r] - m_use);
       st.row_max[mt][r] = m_new;
-      float sum = 0.0f;
 #pragma unroll
       for (int i = 0; i < BN / 8; ++i) {
-        s[mt][i][2 * r] = fast_exp2(s[mt][i][2 * r] - m_use);
-        s[mt][i][2 * r + 1] = fast_exp2(s[mt][i][2 * r + 1] - m_use);
-        sum += s[mt][i][2 * r] + s[mt][i][2 * r + 1];
+        s[mt][i][2 * r] = fast_exp2(fmaf(s[mt][i][2 * r], k, -m_use));
+        s[mt][i][2 * r + 1] = fast_exp2(fmaf(s[mt][i][2 * r + 1], k, -m_use));
       }
-      st.row_sum[mt][r] = st.row_sum[mt][r] * alpha + sum;
+      st.row_sum[mt][r] = st.row_sum[mt][r] * alpha[mt][r] + row_reduce(s[mt], r, add_op);
+    }
+}
+
+// O's rows times the factors of tile_softmax_scores.
+template <int D, class C>
+__device__ __forceinline__ void rescale_rows(RowState<D, C> &st, const float (&alpha)[C::MT][2]) {
+  // Skipped (bit-exactly) when no row of the warp has a new maximum: most tiles once the maxima settle.
+  bool changed = false;
+#pragma unroll
+  for (int mt = 0; mt < C::MT; ++mt) changed |= (alpha[mt][0] != 1.0f) | (alpha[mt][1] != 1.0f);
+  if (!__any_sync(0xffffffffu, changed)) return;
+#pragma unroll
+  for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
 #pragma unroll
       for (int i = 0; i < D / 8; ++i) {
-        st.o[mt][i][2 * r] *= alpha;
-        st.o[mt][i][2 * r + 1] *= alpha;
+        st.o[mt][i][2 * r] *= alpha[mt][r];
+        st.o[mt][i][2 * r + 1] *= alpha[mt][r];
       }
-    }
+}
+
+// The whole online-softmax step of the mma.sync kernels: scores, then O rescaled at once.
+template <int D, class C, bool PACKED>
+__device__ __forceinline__ void tile_softmax(RowState<D, C> &st, float (&s)[C::MT][C::BN / 8][4],
+                                             const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
+                                             int last_token, int k0, float scale_log2, int warp, int lane) {
+  float alpha[C::MT][2];
+  tile_softmax_scores<D, C>(st, s, alpha, a, w, map, last_token, k0, scale_log2, warp, lane);
+  rescale_rows<D, C>(st, alpha);
 }
 
 // O += P·V with the V tile at sv; P goes from the score registers straight into the A fragments.

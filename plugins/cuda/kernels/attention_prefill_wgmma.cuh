@@ -1,35 +1,46 @@
-// The sm_90a prefill kernel: the same work items, masks and online softmax as the mma.sync kernels
-// (attention_prefill.cuh), with both products on warpgroup MMAs (docs/decisions/cuda_attention_prefill.md,
-// "wgmma kernel"). A CTA is BM = 128 query rows of one query head in two warpgroups of 64 rows; K/V tiles of
-// BN = 128 keys are gathered row by row (one block-table lookup per row, fetched a tile ahead) with cp.async
-// into the 128-byte swizzled layout wgmma reads, in kWgStages stages (tiles t+1 and t+2 stream in while tile t
-// is computed).
+// The sm_90a prefill kernel (docs/decisions/cuda_attention_prefill.md, "wgmma kernel"): the same work items,
+// masks and online softmax as the mma.sync kernels (attention_prefill.cuh), with both products on warpgroup
+// MMAs, in FlashAttention-3's warp-specialised structure. A CTA is BM = 128 query rows of one query head:
+//   - warpgroup 0, the producer, gathers K/V tiles of BN = 128 keys row by row through the block table with
+//     cp.async into kWgStages stages of the 128-byte swizzled layout wgmma reads, and signals a "full"
+//     mbarrier per tile (K and V separately);
+//   - warpgroups 1 and 2, the consumers, own 64 query rows each. Tile n's step issues S_n = Q·K_n^T and
+//     O += P_{n-1}·V_{n-1} together, runs the softmax of S_n while P·V is on the tensor cores, and releases
+//     K_n and V_{n-1} through "empty" mbarriers as soon as their MMAs have read them. No CTA-wide barrier
+//     is met after the start.
 // S = Q·K^T reads Q and K from shared memory; O += P·V takes P from the score registers (the accumulator
 // layout of S is the A-fragment layout of P·V) and V as an MN-major operand, so nothing is transposed.
 #pragma once
 
 #include "attention_prefill_kernels.cuh"
+#include "mbarrier.cuh"
 #include "wgmma.cuh"
 
 namespace mojo::cuda::prefill {
 
-// 8 warps of one m16 tile each = 2 warpgroups x 64 rows; the copy gives 2 threads to each of the 128 K/V rows.
+// The consumers' shape: 8 warps of one m16 tile each = 2 warpgroups x 64 rows.
 template <int D> using WgCfg = Cfg<D, 128, 128, 8>;
 
-// K/V stages in flight. Three (tiles t+1 and t+2 loading while t is computed; 225 KB of shared memory at
-// D = 128) measured 2-5% faster than two on the H100 bench shapes.
+// K/V stages. Three (225 KB of shared memory at D = 128) measured 2-5% faster than two on the H100 bench
+// shapes (with the earlier lockstep schedule).
 constexpr int kWgStages = 3;
 
-// Shared memory of STAGES K/V tile pairs plus the Q tile (+ slack to align the base to 1024 bytes).
+// The producer's copy shape: 128 threads, 2 per K/V row (consecutive 16-byte chunks), rows row0 and row0 + 64.
+struct WsCopy {
+  static constexpr int BN = 128, kThreads = 128, kTpr = 2, kRpt = 2;
+};
+constexpr int kWsThreads = 384;
+// Registers per thread after setmaxnreg: the producer needs few, the consumers hold S, P and O.
+constexpr int kWsProducerRegs = 40, kWsConsumerRegs = 232;
+static_assert(128 * kWsProducerRegs + 256 * kWsConsumerRegs <= 65536, "register file");
+
+// Shared memory: Q, STAGES K/V tile pairs, the full/empty barriers of K and V per stage, and slack to align
+// the base to 1024 bytes.
 template <int D, int STAGES> constexpr int wgmma_smem_bytes() {
-  return (WgCfg<D>::BM + 2 * STAGES * WgCfg<D>::BN) * D * 2 + 1024;
+  return (WgCfg<D>::BM + 2 * STAGES * WgCfg<D>::BN) * D * 2 + 4 * STAGES * 8 + 1024;
 }
 
-// Chunk offsets in a swizzled tile of ROWS rows (copy_rows' layout argument). With WgCfg the K/V copy gives 2
-// threads to each row and one row to each thread (one block-table lookup per thread and tile). Measured against
-// 8 threads per row (4 rows per thread; each warp-wide cp.async then covers whole 128-byte segments, which
-// removed the 61% excess shared-memory wavefronts ncu reports for this mapping): 3-17% slower, from the extra
-// lookups and address math.
+// Chunk offsets in a swizzled tile of ROWS rows.
 template <int ROWS> struct SwizzledRows {
   __device__ __forceinline__ uint32_t operator()(int row, int chunk) const {
     return wgmma::swizzled_offset(ROWS, row, chunk);
@@ -51,83 +62,125 @@ __device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work
   }
 }
 
+// The producer's copy of one K or V tile into the swizzled tile at `tile`: this thread's rows row0 + 64 r from
+// element offsets off[r] (-1: past the keys, zero-filled), chunks part, part + 2, ... The rows share row % 8,
+// so the swizzled offsets of the thread's chunks within a 128-byte row (dst_in_row) are computed once per
+// kernel; global addresses step by immediates.
+template <typename T, int D>
+__device__ __forceinline__ void producer_copy(const T *base, const int64_t (&off)[WsCopy::kRpt], int part,
+                                              const uint32_t (&dst_in_row)[4], uint32_t tile) {
+  constexpr int kPerRow = D / 8 / WsCopy::kTpr;  // chunks per row and thread
+#pragma unroll
+  for (int r = 0; r < WsCopy::kRpt; ++r) {
+    const bool valid = off[r] >= 0;
+    const T *src = (valid ? base + off[r] : base) + part * 8;
+#pragma unroll
+    for (int c = 0; c < kPerRow; ++c)
+      cp_async_16(tile + dst_in_row[c % 4] + uint32_t((c / 4) * WsCopy::BN * 128 + r * 64 * 128), src + c * 16,
+                  valid ? 16 : 0);
+  }
+}
+
+// K and V have their own full and empty barriers per stage: K of tile n is free once Q·K_n^T completed, while
+// V of tile n is read one step later.
 template <typename T, int D, bool PAGED, int STAGES>
-__global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
+__global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = WgCfg<D>;
+  using C = WgCfg<D>;  // the consumers' shape (8 warps of 16 rows)
   constexpr int BM = C::BM, BN = C::BN;
   constexpr uint32_t kTileBytes = BN * D * 2;
-  static_assert(STAGES == 2 || STAGES == 3, "two or three K/V stages");
+  static_assert(STAGES >= 2, "at least two K/V stages");
   CtaWork<false> c;
   if (!cta_work<BM, BN, false>(a, c)) return;
   const Work &w = c.w;
 
-  // Shared memory (1024-byte aligned): Q, then STAGES (K, V) tile pairs.
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const uint32_t sq = (uint32_t(__cvta_generic_to_shared(smem_raw)) + 1023u) & ~1023u;
-  const uint32_t skv = sq + BM * D * 2;
-  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
-  const int part = tid % C::kTpr, row0 = tid / C::kTpr;
-  const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
-  int32_t blk[C::kRpt];
-  int64_t off[C::kRpt];
-  // Issues tile `tile` (if any) into stage `st` with the block ids in blk; always one commit group, so that
-  // cp.async.wait_group counts tiles.
-  auto issue = [&](int tile, int st) {
-    if (tile >= 0) {
-      const uint32_t dst = skv + uint32_t(st) * 2 * kTileBytes;
-      row_offsets<D, C, PAGED>(a, w, c.g, tile, row0, blk, off);
-      copy_rows<T, D, C>(kb, off, row0, part, dst, SwizzledRows<BN>{});
-      copy_rows<T, D, C>(vb, off, row0, part, dst + kTileBytes, SwizzledRows<BN>{});
+  const uint32_t skv = sq + BM * D * 2, bars = skv + STAGES * 2 * kTileBytes;
+  auto k_stage = [&](int st) { return skv + uint32_t(st) * 2 * kTileBytes; };
+  auto v_stage = [&](int st) { return k_stage(st) + kTileBytes; };
+  auto full_k = [&](int st) { return bars + uint32_t(st) * 8; };
+  auto full_v = [&](int st) { return bars + uint32_t(STAGES + st) * 8; };
+  auto empty_k = [&](int st) { return bars + uint32_t(2 * STAGES + st) * 8; };
+  auto empty_v = [&](int st) { return bars + uint32_t(3 * STAGES + st) * 8; };
+  const int tid = int(threadIdx.x), warp = tid >> 5, lane = tid & 31;
+  if (tid == 0) {
+    for (int st = 0; st < STAGES; ++st) {
+      mbar::init(full_k(st), WsCopy::kThreads);
+      mbar::init(full_v(st), WsCopy::kThreads);
+      mbar::init(empty_k(st), C::kThreads);
+      mbar::init(empty_v(st), C::kThreads);
     }
-    cp_async_commit();
-  };
-
-  // Prologue: Q with the first tile, then the next STAGES - 2 tiles; the block ids of the tile after them.
-  int tiles[STAGES];  // tiles[0] is computed now, tiles[i] is i tiles ahead
-  tiles[0] = c.range.first();
-#pragma unroll
-  for (int i = 1; i < STAGES; ++i) tiles[i] = tiles[i - 1] >= 0 ? c.range.next(tiles[i - 1]) : -1;
-  copy_q_swizzled<T, D, C>(a, w, c.map.head0, tid, sq);
-#pragma unroll
-  for (int i = 0; i + 1 < STAGES; ++i) {
-    fetch_blocks<C, PAGED>(a, w, tiles[i], row0, blk);
-    issue(tiles[i], i);
   }
-  fetch_blocks<C, PAGED>(a, w, tiles[STAGES - 1], row0, blk);
-  cp_async_wait<STAGES - 2>();  // the first tile (and Q) landed; later ones may still be in flight
-  wgmma::fence_shared_for_async();
   __syncthreads();
+
+  if (warp < 4) {
+    // Producer: K of tile n, then V of tile n - 1 (the consumers need K_n first). Tile n uses stage
+    // n % STAGES for the (n / STAGES)-th time; before refilling a stage it waits for the release of its
+    // previous use.
+    mbar::release_registers<kWsProducerRegs>();
+    const int part = tid % WsCopy::kTpr, row0 = tid / WsCopy::kTpr;
+    const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
+    uint32_t dst_in_row[4];  // chunk 2i + part of row row0 (i < 4; chunks 8.. repeat in the next column block)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) dst_in_row[i] = wgmma::swizzled_offset(BN, row0, 2 * i + part);
+    int32_t blk[WsCopy::kRpt];
+    int64_t off_k[WsCopy::kRpt], off_v[WsCopy::kRpt];
+    int t = c.range.first(), prev = -1;
+    fetch_blocks<WsCopy, PAGED>(a, w, t, row0, blk);
+    for (int n = 0; t >= 0 || prev >= 0; ++n) {
+      const int st = n % STAGES, use = n / STAGES;
+      if (t >= 0) {
+        if (use > 0) mbar::wait(empty_k(st), uint32_t(use - 1) & 1u);
+        row_offsets<D, WsCopy, PAGED>(a, w, c.g, t, row0, blk, off_k);
+        producer_copy<T, D>(kb, off_k, part, dst_in_row, k_stage(st));
+        mbar::arrive_on_copies(full_k(st));
+      }
+      if (prev >= 0) {
+        const int pst = (n - 1) % STAGES, puse = (n - 1) / STAGES;
+        if (puse > 0) mbar::wait(empty_v(pst), uint32_t(puse - 1) & 1u);
+        producer_copy<T, D>(vb, off_v, part, dst_in_row, v_stage(pst));
+        mbar::arrive_on_copies(full_v(pst));
+      }
+#pragma unroll
+      for (int r = 0; r < WsCopy::kRpt; ++r) off_v[r] = off_k[r];
+      prev = t;
+      t = t >= 0 ? c.range.next(t) : -1;
+      fetch_blocks<WsCopy, PAGED>(a, w, t, row0, blk);  // used at the next step
+    }
+    cp_async_wait<0>();
+    return;
+  }
+
+  // Consumers: 256 threads; cw is the warp's index among them (rows 16 * cw ..).
+  mbar::claim_registers<kWsConsumerRegs>();
+  const int ctid = tid - 128, cw = warp - 4, wg = cw >> 2;
+  copy_q_swizzled<T, D, C>(a, w, c.map.head0, ctid, sq);
+  cp_async_wait<0>();
+  wgmma::fence_shared_for_async();
+  asm volatile("bar.sync 1, 256;\n" ::: "memory");  // Q of both warpgroups landed
 
   RowState<D, C> st;
   st.init();
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  const uint32_t sq_wg = sq + uint32_t(wg * 64 * 128);  // this warpgroup's 64 rows of each Q column block
-
-  int stage = 0;
-  while (tiles[0] >= 0) {
-    const int t = tiles[0];
-    const uint32_t sk = skv + uint32_t(stage) * 2 * kTileBytes, sv = sk + kTileBytes;
-    // The stage STAGES - 1 ahead was last read by the previous tile, which every thread has finished.
-    issue(tiles[STAGES - 1], stage == 0 ? STAGES - 1 : stage - 1);
-    const int after = tiles[STAGES - 1] >= 0 ? c.range.next(tiles[STAGES - 1]) : -1;
-    fetch_blocks<C, PAGED>(a, w, after, row0, blk);  // used one tile from now
-
-    // S = Q·K^T for this warpgroup's 64 rows.
-    float s[1][BN / 8][4];
-    float(&sf)[BN / 2] = reinterpret_cast<float(&)[BN / 2]>(s[0]);
-    wgmma::fence();
+  const uint32_t sq_wg = sq + uint32_t(wg * 64 * 128);
+  float s[1][BN / 8][4];
+  float(&sf)[BN / 2] = reinterpret_cast<float(&)[BN / 2]>(s[0]);
+  float(&of)[D / 2] = reinterpret_cast<float(&)[D / 2]>(st.o[0]);
+  uint32_t p[BN / 16][4];
+  float alpha[1][2];
+  auto issue_scores = [&](int stage) {
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
-      wgmma::Mma<T, BN>::ss(sf, wgmma::k_major(sq_wg, BM, kk), wgmma::k_major(sk, BN, kk), kk > 0);
+      wgmma::Mma<T, BN>::ss(sf, wgmma::k_major(sq_wg, BM, kk), wgmma::k_major(k_stage(stage), BN, kk), kk > 0);
     wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_registers(sf);
-
-    tile_softmax<D, C>(st, s, a, w, c.map, c.last_token, t * BN, scale_log2, warp, lane);
-
-    // O += P·V: P straight from the score registers.
-    uint32_t p[BN / 16][4];
+  };
+  auto issue_pv = [&](int stage) {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) wgmma::Mma<T, D>::rs_mn(of, p[kk], wgmma::mn_major(v_stage(stage), BN, kk));
+    wgmma::commit();
+  };
+  auto pack_p = [&] {
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
       p[kk][0] = Mma<T>::pack(s[0][2 * kk][0], s[0][2 * kk][1]);
@@ -135,24 +188,50 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) prefill_wgmma_kernel(co
       p[kk][2] = Mma<T>::pack(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
       p[kk][3] = Mma<T>::pack(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
     }
-    float(&of)[D / 2] = reinterpret_cast<float(&)[D / 2]>(st.o[0]);
-    wgmma::fence_registers(of);
+  };
+  // Tile n's K (or V) landed: its full barrier's phase n / STAGES completed.
+  auto wait_full = [&](uint32_t bar, int n) {
+    mbar::wait(bar, uint32_t(n / STAGES) & 1u);
+    wgmma::fence_shared_for_async();
+  };
+
+  int t = c.range.first();
+  if (t >= 0) {
+    wait_full(full_k(0), 0);
     wgmma::fence();
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) wgmma::Mma<T, D>::rs_mn(of, p[kk], wgmma::mn_major(sv, BN, kk));
-    wgmma::commit();
+    issue_scores(0);
+    wgmma::wait<0>();
+    wgmma::fence_registers(sf);
+    mbar::arrive(empty_k(0));
+    tile_softmax_scores<D, C>(st, s, alpha, a, w, c.map, c.last_token, t * BN, scale_log2, cw, lane);
+    pack_p();  // O is still zero: nothing to rescale
+    int n = 1;
+    for (t = c.range.next(t); t >= 0; t = c.range.next(t), ++n) {
+      const int stage = n % STAGES, prev = (n - 1) % STAGES;
+      wait_full(full_k(stage), n);
+      wait_full(full_v(prev), n - 1);
+      wgmma::fence();
+      issue_scores(stage);
+      issue_pv(prev);
+      wgmma::wait<1>();  // S_n done; P·V may still run
+      wgmma::fence_registers(sf);
+      mbar::arrive(empty_k(stage));
+      tile_softmax_scores<D, C>(st, s, alpha, a, w, c.map, c.last_token, t * BN, scale_log2, cw, lane);
+      wgmma::wait<0>();
+      wgmma::fence_registers(of);
+      wgmma::fence_registers(p);
+      mbar::arrive(empty_v(prev));
+      rescale_rows<D, C>(st, alpha);
+      pack_p();
+    }
+    const int prev = (n - 1) % STAGES;
+    wait_full(full_v(prev), n - 1);
+    wgmma::fence();
+    issue_pv(prev);
     wgmma::wait<0>();
     wgmma::fence_registers(of);
-
-    cp_async_wait<STAGES - 2>();  // the next tile landed (the newest STAGES - 2 groups may still fly)
-    wgmma::fence_shared_for_async();
-    __syncthreads();  // ... for every thread; and every warpgroup finished reading this stage
-#pragma unroll
-    for (int i = 0; i + 1 < STAGES; ++i) tiles[i] = tiles[i + 1];
-    tiles[STAGES - 1] = after;
-    stage = stage + 1 == STAGES ? 0 : stage + 1;
   }
-  store_rows<T, D, C>(a, w, c.map, st, warp, lane);
+  store_rows<T, D, C>(a, w, c.map, st, cw, lane);
 #endif
 }
 
@@ -172,7 +251,7 @@ template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t str
   if (e != cudaSuccess) return e;
   const int64_t slots = a.q_rows / WgCfg<D>::BM + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
-  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), WgCfg<D>::kThreads, smem, stream>>>(a);
+  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), kWsThreads, smem, stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -54,6 +54,13 @@ template <int N> __device__ __forceinline__ void fence_registers(float (&d)[N]) 
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+// The same for A fragments in registers: keeps them live and unchanged until the MMAs reading them completed.
+template <int R, int N> __device__ __forceinline__ void fence_registers(uint32_t (&d)[R][N]) {
+#pragma unroll
+  for (int i = 0; i < R; ++i)
+#pragma unroll
+    for (int j = 0; j < N; ++j) asm volatile("" : "+r"(d[i][j])::"memory");
+}
 // Generic-proxy writes to shared memory (cp.async, st.shared) made visible to wgmma's reads (async proxy).
 __device__ __forceinline__ void fence_shared_for_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
