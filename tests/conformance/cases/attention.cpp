@@ -1,5 +1,5 @@
 // Conformance cases for the paged GQA and sliding-window attention ops (spec/attention.md §1, §2, §6): head dims
-// 64/96/128/256, GQA ratios 1/4/8, page sizes 16/64/128, ragged lengths with prefix caches, empty sequences and
+// 64/96/128/256, GQA ratios 1/4/8, page sizes 16/24/64/128, ragged lengths with prefix caches, empty sequences and
 // padding rows, both head mappings, the window parameter sets of the repo tests scaled down, and the
 // data-dependent error paths (negative block ids, decreasing cu-lengths, lengths beyond the table).
 // MLA/NSA cases live in attention_mla.cpp.
@@ -244,6 +244,11 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
         poison_unowned_slots(c, seed++);
         cases.push_back(c);
       }
+      // Pages of 24 tokens: not a power of two, so the kernels take their division path for page and slot
+      // (every shape above has power-of-two pages, which use a shift and a mask).
+      for (int64_t d : {64, 128})
+        cases.push_back(prefill_case("paged_prefill_gqa", dt, Shape{8, 2, d, 24}, {37, 0, 5, 70}, {0, 9, 100, 31}, 3,
+                                     grouped, true, seed++));
       cases.push_back(decode_case("paged_decode_gqa", dt, s, {1500, 777, 0, 2048}, inter, seed++));
       cases.push_back(decode_case("paged_decode_swa", dt, s, {1500, 777, 0, 2048}, swa_params[0], seed++));
     }
