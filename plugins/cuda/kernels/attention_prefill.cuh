@@ -366,17 +366,28 @@ __device__ __forceinline__ void tile_softmax_scores(RowState<D, C> &st, float (&
     k = 1.0f;
   }
   if (masked) {
+    // Without windows only the upper bound applies (lo = sink = 0): one compare per element against the
+    // row's limit, as an offset within the tile.
+    const bool upper_only = !a.causal || (a.local_window < 0 && a.global_window < 0);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int row = (warp * MT + mt) * 16 + gid + r * 8;
         const KeyBounds kb = key_bounds(a, w.L, pos0 + map.token(row));
+        if (upper_only) {
+          const int limit = kb.hi - k0 - tig * 2;
 #pragma unroll
-        for (int i = 0; i < BN / 8; ++i)
+          for (int i = 0; i < BN / 8; ++i)
 #pragma unroll
-          for (int e = 0; e < 2; ++e)
-            s[mt][i][2 * r + e] = kb.allows(k0 + i * 8 + tig * 2 + e) ? s[mt][i][2 * r + e] : -INFINITY;
+            for (int e = 0; e < 2; ++e) s[mt][i][2 * r + e] = i * 8 + e < limit ? s[mt][i][2 * r + e] : -INFINITY;
+        } else {
+#pragma unroll
+          for (int i = 0; i < BN / 8; ++i)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              s[mt][i][2 * r + e] = kb.allows(k0 + i * 8 + tig * 2 + e) ? s[mt][i][2 * r + e] : -INFINITY;
+        }
       }
   }
   const auto max_op = [](float x, float y) { return fmaxf(x, y); };
