@@ -42,7 +42,6 @@ template <int D, int BM_, int BN_, int WARPS, int MIN_BLOCKS = 1, bool Q_REGS = 
   static constexpr int kTpr = kThreads >= BN ? kThreads / BN : 1;
   static constexpr int kRpt = BN > kThreads ? BN / kThreads : 1;
   static_assert(MT >= 1 && BM == MT * 16 * kWarps, "BM must be a multiple of 16 rows per warp");
-  static_assert(kTpr * BN == kThreads * kRpt && (D / 8) % kTpr == 0, "K/V rows must divide among the threads");
 };
 
 // The shipped configuration per head dim, from an H100 sweep (docs/decisions/cuda_attention_prefill.md).
@@ -221,6 +220,8 @@ template <class C> struct PaddedRows {
 template <typename T, int D, class C, class Layout = PaddedRows<C>>
 __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C::kRpt], int row0, int part,
                                           uint32_t smem, Layout layout = {}) {
+  static_assert(C::kTpr * C::BN == C::kThreads * C::kRpt && (D / 8) % C::kTpr == 0,
+                "K/V rows must divide among the threads");
 #pragma unroll
   for (int r = 0; r < C::kRpt; ++r) {
     const int row = row0 + r * kRowStep<C>;

@@ -18,8 +18,19 @@
 
 namespace mojo::cuda::prefill {
 
-// The consumers' shape: 8 warps of one m16 tile each = 2 warpgroups x 64 rows.
-template <int D> using WgCfg = Cfg<D, 128, 128, 8>;
+// Consumer warpgroups per CTA (64 query rows each) and the registers per thread after setmaxnreg: the
+// producer needs few, the consumers hold S, P and O. D = 128 has two consumers (232 registers: S and O are 64
+// each); D = 64 three (160 registers: O is 32), as FlashAttention-3 does: its softmax costs as much as at
+// D = 128 against half the MMA time, and a third warpgroup keeps the tensor cores busy while two run
+// theirs, and each K/V tile serves 192 rows instead of 128.
+template <int D> struct WsShape {
+  static constexpr int kConsumers = D == 64 ? 3 : 2;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kProducerRegs = D == 64 ? 32 : 40, kConsumerRegs = D == 64 ? 160 : 232;
+  static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536, "register file");
+};
+// The consumers' shape: 4 warps of one m16 tile each per consumer warpgroup.
+template <int D> using WgCfg = Cfg<D, 64 * WsShape<D>::kConsumers, 128, 4 * WsShape<D>::kConsumers>;
 
 // K/V stages. Three (225 KB of shared memory at D = 128) measured 2-5% faster than two on the H100 bench
 // shapes (with the earlier lockstep schedule).
@@ -38,10 +49,6 @@ template <int D> struct WsCopy {
 };
 // A row past the keys (zero-filled): the chunk offsets are 32-bit (use_wgmma checks that the caches fit).
 constexpr uint32_t kNoRow = 0xFFFFFFFFu;
-constexpr int kWsThreads = 384;
-// Registers per thread after setmaxnreg: the producer needs few, the consumers hold S, P and O.
-constexpr int kWsProducerRegs = 40, kWsConsumerRegs = 232;
-static_assert(128 * kWsProducerRegs + 256 * kWsConsumerRegs <= 65536, "register file");
 
 // Shared memory: Q, STAGES K/V tile pairs, the full/empty barriers of K and V per stage, and slack to align
 // the base to 1024 bytes.
@@ -94,9 +101,10 @@ __device__ __forceinline__ void producer_copy(const T *base, uint32_t row_off, i
 // K and V have their own full and empty barriers per stage: K of tile n is free once Q·K_n^T completed, while
 // V of tile n is read one step later.
 template <typename T, int D, bool PAGED, int STAGES>
-__global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
+__global__ void __launch_bounds__(WsShape<D>::kThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = WgCfg<D>;  // the consumers' shape (8 warps of 16 rows)
+  using C = WgCfg<D>;  // the consumers' shape (warps of 16 rows)
+  constexpr int kConsumers = WsShape<D>::kConsumers;
   constexpr int BM = C::BM, BN = C::BN;
   constexpr uint32_t kTileBytes = BN * D * 2;
   static_assert(STAGES >= 2, "at least two K/V stages");
@@ -128,7 +136,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
     // Producer: K of tile n, then V of tile n - 1 (the consumers need K_n first). Tile n uses stage
     // n % STAGES for the (n / STAGES)-th time; before refilling a stage it waits for the release of its
     // previous use.
-    mbar::release_registers<kWsProducerRegs>();
+    mbar::release_registers<WsShape<D>::kProducerRegs>();
     using P = WsCopy<D>;
     const T *kb = static_cast<const T *>(a.k), *vb = static_cast<const T *>(a.v);
     const int my_row = tid;  // the row whose offset this lane looks up: 32 * warp + lane
@@ -166,13 +174,13 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
     return;
   }
 
-  // Consumers: 256 threads; cw is the warp's index among them (rows 16 * cw ..).
-  mbar::claim_registers<kWsConsumerRegs>();
+  // Consumers: C::kThreads threads; cw is the warp's index among them (rows 16 * cw ..).
+  mbar::claim_registers<WsShape<D>::kConsumerRegs>();
   const int ctid = tid - 128, cw = warp - 4, wg = cw >> 2;
   copy_q_swizzled<T, D, C>(a, w, c.map, ctid, sq);
   cp_async_wait<0>();
   wgmma::fence_shared_for_async();
-  mbar::named_sync(1, 256);  // Q of both warpgroups landed
+  mbar::named_sync(1, C::kThreads);  // Q of every consumer warpgroup landed
 
   RowState<D, C> st;
   st.init();
@@ -207,18 +215,19 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefill_wgmma_kernel(const Pref
   // for the async proxy (wgmma::fence_shared_for_async) once after its waits.
   auto wait_full = [&](uint32_t bar, int n) { mbar::wait(bar, uint32_t(n / STAGES) & 1u); };
 
-  // Ping-pong: the consumer warpgroups take turns issuing their MMAs (named barriers 2 and 3), so that one
-  // warpgroup's softmax runs while the other's products are on the tensor cores. Both see the same tiles;
-  // warpgroup 1 hands the first turn to warpgroup 0 and does not hand back after its last.
-  // Measured on the H100 bench shapes: 1-3% faster at D = 128, 4-6% at D = 64.
+  // Ping-pong: the consumer warpgroups take turns issuing their MMAs in a ring (named barrier 2 + i is
+  // warpgroup i's turn, 256 threads: it and its predecessor), so that one warpgroup's softmax runs while
+  // another's products are on the tensor cores. All see the same tiles; the last warpgroup hands the first
+  // turn to warpgroup 0 and does not hand on after its last, so every arrival is consumed.
+  // Measured on the H100 bench shapes (two warpgroups): 1-3% faster at D = 128, 4-6% at D = 64.
   auto my_turn = [&] { mbar::named_sync(2 + wg, 256); };
   auto your_turn = [&](bool last) {
-    if (!(last && wg == 1)) mbar::named_arrive(3 - wg, 256);
+    if (!(last && wg == kConsumers - 1)) mbar::named_arrive(2 + (wg + 1) % kConsumers, 256);
   };
 
   int t = c.range.first();
   if (t >= 0) {
-    if (wg == 1) mbar::named_arrive(2, 256);
+    if (wg == kConsumers - 1) mbar::named_arrive(2, 256);
     wait_full(full_k(0), 0);
     wgmma::fence_shared_for_async();
     my_turn();
@@ -287,7 +296,7 @@ template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t str
   if (e != cudaSuccess) return e;
   const int64_t slots = a.q_rows / tile_tokens<WgCfg<D>>(a, true) + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
-  kernel<<<dim3(unsigned(a.hkv), unsigned(slots)), kWsThreads, smem, stream>>>(a);
+  kernel<<<dim3(unsigned(a.hkv), unsigned(slots)), WsShape<D>::kThreads, smem, stream>>>(a);
   return cudaGetLastError();
 }
 
