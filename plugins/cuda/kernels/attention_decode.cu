@@ -13,12 +13,12 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <atomic>
 #include <cfloat>
 
 #include "kernels/attention_decode.h"
 #include "kernels/common.cuh"
 #include "kernels/dependent_launch.cuh"
+#include "kernels/device_caps.h"
 #include "kernels/device_error.cuh"
 #include "kernels/mma.cuh"
 
@@ -413,28 +413,14 @@ template <typename T, int D> size_t smem_bytes() { return size_t(2) * kStages * 
 
 template <typename T, int D> cudaError_t prepare_kernel(int *ctas_per_sm) {
   const size_t bytes = smem_bytes<T, D>();
-  cudaError_t e = cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(decode_kernel<T, D>, bytes); e != cudaSuccess) return e;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(ctas_per_sm, decode_kernel<T, D>, kThreads, bytes);
-}
-
-// The kernel's dynamic shared-memory limit, raised once per device: an op created for one head dim may run
-// another (sizes are per run), so prepare's setting for the create-time head dim is not enough.
-template <typename T, int D> cudaError_t ensure_smem_limit() {
-  static std::atomic<uint64_t> raised{0};  // one bit per device
-  int dev = 0;
-  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
-  const uint64_t bit = uint64_t(1) << (dev & 63);
-  if (raised.load(std::memory_order_acquire) & bit) return cudaSuccess;
-  cudaError_t e = cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(smem_bytes<T, D>()));
-  if (e == cudaSuccess) raised.fetch_or(bit, std::memory_order_acq_rel);
-  return e;
 }
 
 template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStream_t stream) {
   const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
-  if (cudaError_t e = ensure_smem_limit<T, D>(); e != cudaSuccess) return e;
+  // An op created for one head dim may run another (sizes are per run): the run raises its kernel's limit.
+  if (cudaError_t e = allow_dynamic_smem(decode_kernel<T, D>, smem_bytes<T, D>()); e != cudaSuccess) return e;
   cudaError_t e = launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream, p);
   if (e != cudaSuccess || p.splits == 1) return e;
   return launch_dependent(merge_kernel<T>, dim3(unsigned(p.B) * unsigned(p.hq)), dim3(D < 128 ? D : 128), 0, stream,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "attention_prefill.cuh"
+#include "device_caps.h"
 
 namespace mojo::cuda::prefill {
 
@@ -192,8 +193,7 @@ cudaError_t launch_cfg(const PrefillArgs &a, cudaStream_t stream) {
   static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
   auto kernel = kernel_of<T, D, C, PAGED, STAGES, PACKED>();
   constexpr int smem = C::smem_bytes(STAGES);
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(kernel, smem); e != cudaSuccess) return e;
   const int64_t slots = a.q_rows / tile_tokens<C>(a, PACKED) + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
   const unsigned heads = unsigned(PACKED ? a.hkv : a.hq);

@@ -292,8 +292,7 @@ template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t str
   else
     kernel = paged ? prefill_wgmma_kernel<__half, D, true, S> : prefill_wgmma_kernel<__half, D, false, S>;
   constexpr int smem = wgmma_smem_bytes<D, S>();
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(kernel, smem); e != cudaSuccess) return e;
   const int64_t slots = a.q_rows / tile_tokens<WgCfg<D>>(a, true) + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
   kernel<<<dim3(unsigned(a.hkv), unsigned(slots)), WsShape<D>::kThreads, smem, stream>>>(a);

@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 
 namespace mojo::cuda {
 
@@ -26,6 +28,35 @@ inline cudaError_t current_compute_capability(int *cc) {
   }
   *cc = v;
   return cudaSuccess;
+}
+
+// Opts `kernel` into `bytes` of dynamic shared memory (above the 48 KiB default) on the current device. The
+// runtime call is made once per (kernel, device) and again only for a larger size: launches ask every time,
+// and cudaFuncSetAttribute is a driver call that each launch used to pay.
+inline cudaError_t allow_dynamic_smem(const void *kernel, size_t bytes) {
+  struct Raised {
+    const void *kernel;
+    int device;
+    size_t bytes;
+  };
+  static std::mutex mutex;
+  static std::vector<Raised> raised;
+  int dev = 0;
+  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  std::lock_guard<std::mutex> lock(mutex);
+  Raised *known = nullptr;
+  for (Raised &r : raised)
+    if (r.kernel == kernel && r.device == dev) known = &r;
+  if (known && known->bytes >= bytes) return cudaSuccess;
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+      e != cudaSuccess)
+    return e;
+  if (known) known->bytes = bytes;
+  else raised.push_back({kernel, dev, bytes});
+  return cudaSuccess;
+}
+template <class... Args> cudaError_t allow_dynamic_smem(void (*kernel)(Args...), size_t bytes) {
+  return allow_dynamic_smem(reinterpret_cast<const void *>(kernel), bytes);
 }
 
 }  // namespace mojo::cuda

@@ -24,6 +24,7 @@
 #endif
 
 #include "common.cuh"
+#include "device_caps.h"
 #include "mma.cuh"
 #include "moe_gating.h"
 
@@ -269,8 +270,7 @@ cudaError_t launch_ept(const GatingArgs &a, cudaStream_t stream) {
   const int lanes = lanes_for(a.experts, EPT), groups = kThreads / lanes;
   const size_t smem = sizeof(float) * size_t(kStageFloats + kTok * kMaxRows + (groups + 1) * kTok * a.experts);
   const auto kernel = gating_kernel<T, EPT>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(kernel, smem); e != cudaSuccess) return e;
   const dim3 grid(unsigned((a.tokens + kTok - 1) / kTok), unsigned(a.split.splits));
   kernel<<<grid, kThreads, smem, stream>>>(a);
   return cudaGetLastError();
@@ -491,8 +491,7 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
 template <int ET>
 cudaError_t launch_fast(const GatingArgs &a, cudaStream_t stream) {
   const auto kernel = gating_fast_kernel<ET>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(a.fast.smem_bytes));
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(kernel, a.fast.smem_bytes); e != cudaSuccess) return e;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = kCluster;

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "common.cuh"
+#include "device_caps.h"
 #include "device_error.cuh"
 #include "mojo_common/philox.h"
 #include "mojo_common/sampling_math.h"
@@ -408,8 +409,7 @@ __global__ void check_sampling_inputs(const float *uniform, const float *row_top
 template <typename T, SampleMode MODE>
 cudaError_t launch_mode(const SamplingArgs &a, cudaStream_t stream) {
   const auto kernel = sampling_kernel<T, MODE>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sizeof(Shared)));
-  if (e != cudaSuccess) return e;
+  if (cudaError_t e = allow_dynamic_smem(kernel, sizeof(Shared)); e != cudaSuccess) return e;
   kernel<<<unsigned(a.rows), kThreads, sizeof(Shared), stream>>>(a);
   return cudaGetLastError();
 }

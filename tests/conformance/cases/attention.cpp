@@ -249,6 +249,11 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
       for (int64_t d : {64, 128})
         cases.push_back(prefill_case("paged_prefill_gqa", dt, Shape{8, 2, d, 24}, {37, 0, 5, 70}, {0, 9, 100, 31}, 3,
                                      grouped, true, seed++));
+      // Query heads per KV head that leave padding rows in the sm_90 kernel's packed tiles (G = 3: 42 tokens x
+      // 3 heads of 128 rows at D 128, 64 x 3 of 192 rows at D 64) and the largest group, G = 16.
+      for (const Shape &g : {Shape{6, 2, 128, 16}, Shape{6, 2, 64, 16}, Shape{16, 1, 128, 16}, Shape{16, 1, 64, 32}})
+        for (const Win &w : {grouped, inter})
+          cases.push_back(prefill_case("paged_prefill_gqa", dt, g, {150, 0, 37}, {300, 5, 0}, 2, w, true, seed++));
       cases.push_back(decode_case("paged_decode_gqa", dt, s, {1500, 777, 0, 2048}, inter, seed++));
       cases.push_back(decode_case("paged_decode_swa", dt, s, {1500, 777, 0, 2048}, swa_params[0], seed++));
     }
