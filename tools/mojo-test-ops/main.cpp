@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -39,6 +40,8 @@ constexpr uint8_t kSentinelByte = 0x7B;  // fp32 1.3e36, bf16 1.3e36, fp16 63328
 struct Options {
   std::string backend = "cpu";
   std::set<std::string> ops;
+  std::string label_filter;  // -k: only cases whose label contains this text
+  int repeat = 1;            // --repeat: every chosen case this many times (to catch intermittent failures)
   bool json_out = false, list = false, quick = false, self_check = false, require_coverage = false;
   bool verbose = false;
   bool graph = false;  // device backends: plan + run captured in a CUDA graph on a private stream, replayed
@@ -48,10 +51,12 @@ struct Options {
 
 void usage(FILE *f) {
   std::fprintf(f,
-               "usage: mojo-test-ops [-b BACKEND] [-o OP[,OP]] [--quick] [--json] [--list] [--self-check]\n"
-               "                     [--require-coverage] [--graph] [--reuse] [-v]\n"
+               "usage: mojo-test-ops [-b BACKEND] [-o OP[,OP]] [-k TEXT] [--repeat N] [--quick] [--json] [--list]\n"
+               "                     [--self-check] [--require-coverage] [--graph] [--reuse] [-v]\n"
                "  -b BACKEND          backend under test (default cpu), compared with the cpu reference\n"
                "  -o OP[,OP]          only these ops\n"
+               "  -k TEXT             only the cases whose label contains TEXT\n"
+               "  --repeat N          run every chosen case N times (intermittent failures)\n"
                "  --quick             the reduced case set\n"
                "  --json              results as JSON on stdout\n"
                "  --list              list the cases and exit\n"
@@ -534,6 +539,13 @@ int main(int argc, char **argv) {
     if (a == "-b" || a == "--backend") opt.backend = next();
     else if (a == "-o" || a == "--op") {
       for (const auto &o : split(next(), ',')) opt.ops.insert(o);
+    } else if (a == "-k") opt.label_filter = next();
+    else if (a == "--repeat") {
+      opt.repeat = std::atoi(next().c_str());
+      if (opt.repeat < 1) {
+        std::fprintf(stderr, "mojo-test-ops: --repeat needs a count of at least 1\n");
+        return 2;
+      }
     } else if (a == "--json") opt.json_out = true;
     else if (a == "--list") opt.list = true;
     else if (a == "--quick") opt.quick = true;
@@ -565,7 +577,9 @@ int main(int argc, char **argv) {
   const mojo::conformance::CaseList all = mojo::conformance::all_cases(copt);
   std::vector<size_t> chosen;
   for (size_t i = 0; i < all.size(); ++i)
-    if (opt.ops.empty() || opt.ops.count(all[i].op)) chosen.push_back(i);
+    if ((opt.ops.empty() || opt.ops.count(all[i].op)) &&
+        (opt.label_filter.empty() || all[i].label.find(opt.label_filter) != std::string::npos))
+      for (int r = 0; r < opt.repeat; ++r) chosen.push_back(i);
 
   if (opt.list) {
     for (size_t i : chosen)

@@ -55,8 +55,8 @@ __global__ void validate_kernel(const PrefillArgs a) {
 }
 
 // The wgmma kernel serves head dims 64 and 128 on compute capability 9.0 when the plugin has sm_90a code
-// (launch_wgmma hands more than 128 query heads per KV head and caches of 64 GiB and more to the mma.sync
-// kernel); MOJO_CUDA_PREFILL_KERNEL=mma keeps the mma.sync kernel (read once, for side-by-side measurements).
+// (launch_wgmma hands caches of 64 GiB and more to the mma.sync kernel); MOJO_CUDA_PREFILL_KERNEL=mma keeps
+// the mma.sync kernel (read once, for side-by-side measurements).
 cudaError_t use_wgmma(int head_dim, bool *use) {
   *use = false;
 #ifdef MOJO_CUDA_SM90A

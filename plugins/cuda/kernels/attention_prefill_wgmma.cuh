@@ -65,9 +65,9 @@ template <int ROWS> struct SwizzledRows {
 
 // The Q tile (padding rows and rows past the sequence zero-filled) into a swizzled tile of BM rows; row r is
 // token map.token(r) of head map.head(r).
-template <typename T, int D, class C>
-__device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work &w, const RowMap<true> &map, int tid,
-                                                uint32_t sq) {
+template <typename T, int D, class C, bool PACKED>
+__device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
+                                                int tid, uint32_t sq) {
   constexpr int kChunks = C::BM * D / 8;
   static_assert(kChunks % C::kThreads == 0, "Q chunks must divide among the threads");
   const T *q = static_cast<const T *>(a.q);
@@ -108,8 +108,8 @@ __global__ void __launch_bounds__(WsShape<D>::kThreads, 1) prefill_wgmma_kernel(
   constexpr int BM = C::BM, BN = C::BN;
   constexpr uint32_t kTileBytes = BN * D * 2;
   static_assert(STAGES >= 2, "at least two K/V stages");
-  CtaWork<true> c;
-  if (!cta_work<BM, BN, true>(a, c)) return;
+  CtaWork<false> c;
+  if (!cta_work<BM, BN, false>(a, c)) return;
   const Work &w = c.w;
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -275,15 +275,13 @@ __global__ void __launch_bounds__(WsShape<D>::kThreads, 1) prefill_wgmma_kernel(
 #endif
 }
 
-// Launch of the wgmma kernel for head dim D (64 or 128): one CTA per (KV head, tile slot), the G query heads
-// of the KV head packed into the tile's rows (RowMap<true>: BM / G tokens of G heads), so that each K/V tile
-// is gathered once for the whole group. Grid slots T / (BM / G) + B.
-// The mma.sync kernel serves what this one cannot: more than BM query heads per KV head, or caches of 64 GiB
-// and more (the producer's 32-bit chunk offsets).
+// Launch of the wgmma kernel for head dim D (64 or 128): one CTA per (query head, tile slot) as the mma.sync
+// kernels, grid slots T / BM + B. The mma.sync kernel serves caches of 64 GiB and more (the producer's 32-bit
+// chunk offsets).
 template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t stream) {
   static_assert(D == 64 || D == 128, "wgmma prefill: head dim 64 or 128");
   const int64_t kv_elements = a.kv_rows * a.hkv * (a.block_table ? a.page_size : 1) * int64_t(D);
-  if (a.hq / a.hkv > WgCfg<D>::BM || kv_elements / 8 >= int64_t(kNoRow)) return launch_head_dim<D>(a, stream);
+  if (kv_elements / 8 >= int64_t(kNoRow)) return launch_head_dim<D>(a, stream);
   constexpr int S = kWgStages;
   const bool paged = a.block_table != nullptr;
   void (*kernel)(PrefillArgs);
@@ -293,9 +291,9 @@ template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t str
     kernel = paged ? prefill_wgmma_kernel<__half, D, true, S> : prefill_wgmma_kernel<__half, D, false, S>;
   constexpr int smem = wgmma_smem_bytes<D, S>();
   if (cudaError_t e = allow_dynamic_smem(kernel, smem); e != cudaSuccess) return e;
-  const int64_t slots = a.q_rows / tile_tokens<WgCfg<D>>(a, true) + a.batch;
+  const int64_t slots = a.q_rows / WgCfg<D>::BM + a.batch;
   if (slots > 65535) return cudaErrorInvalidConfiguration;
-  kernel<<<dim3(unsigned(a.hkv), unsigned(slots)), WsShape<D>::kThreads, smem, stream>>>(a);
+  kernel<<<dim3(unsigned(a.hq), unsigned(slots)), WsShape<D>::kThreads, smem, stream>>>(a);
   return cudaGetLastError();
 }
 
