@@ -3,6 +3,7 @@
 // KV actually read plus q and out. The SWA case has a 32k context whose window (1024 keys + 4 sinks) is the
 // only part backed by distinct pages; the masked columns all name page 0, which the kernel never reads.
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
@@ -38,7 +39,10 @@ BenchCase decode_case(const DecodeShape &s) {
   const int64_t pages = int64_t(needed.size()) * s.batch, nb = pages + 1;  // block 0: the masked columns
   std::vector<int32_t> perm(static_cast<size_t>(pages));
   std::iota(perm.begin(), perm.end(), 1);
-  std::shuffle(perm.begin(), perm.end(), std::mt19937(1234));
+  // MOJO_BENCH_SEQUENTIAL_PAGES=1 keeps the pages in order (each sequence's cache contiguous per KV head run), to
+  // measure what scattering costs against the contiguous caches torch's SDPA reads.
+  const char *sequential = std::getenv("MOJO_BENCH_SEQUENTIAL_PAGES");
+  if (!(sequential && std::string(sequential) == "1")) std::shuffle(perm.begin(), perm.end(), std::mt19937(1234));
   std::vector<int32_t> table(size_t(s.batch * mb), 0), lens(size_t(s.batch), int32_t(s.ctx));
   size_t next = 0;
   for (int64_t b = 0; b < s.batch; ++b)
