@@ -89,6 +89,7 @@ __device__ void route_sorted(const uint32_t (&key)[kRouteKeys], uint32_t avail, 
         e[i + 1] = te;
       }
   float mx = 0.0f, sum = 0.0f;
+  float held = 0.0f;  // lane l keeps round l's gate (l < 32): no global round trip for the normalisation
   for (int j = 0; j < top_k; ++j) {
     const uint32_t top = __reduce_max_sync(0xffffffffu, left > 0 ? k[0] : 0u);
     const unsigned holders = __ballot_sync(0xffffffffu, left > 0 && k[0] == top);
@@ -112,10 +113,14 @@ __device__ void route_sorted(const uint32_t (&key)[kRouteKeys], uint32_t avail, 
     if (j == 0) mx = v;
     const float ev = expf(v - mx);
     sum += ev;
-    if (lane == 0) gates[j] = ev;
+    if (j < 32) {
+      if (lane == j) held = ev;
+    } else if (lane == 0) {
+      gates[j] = ev;
+    }
   }
   __syncwarp();
-  for (int j = lane; j < top_k; j += 32) gates[j] = gates[j] / sum;
+  for (int j = lane; j < top_k; j += 32) gates[j] = (j < 32 ? held : gates[j]) / sum;
 }
 
 // The sort's size from E: the slots a lane can hold (4 up to 128 experts, 8 up to 256, else 16).
@@ -457,7 +462,9 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
     // Warp w sums token 8r + w over the hidden clusters in order; lane l holds experts 4 (l + 32 j) + u.
     float v[kRouteKeys] = {};
     const float *p = a.partial + (block * clusters * kFastTok + 8 * rank + warp) * experts;
-#pragma unroll 2
+    // Unrolled by 4 (the usual cluster count), so the loads of four clusters are in flight together; the sums
+    // stay in cluster order.
+#pragma unroll 4
     for (int64_t h = 0; h < clusters; ++h, p += kFastTok * experts) {
 #pragma unroll
       for (int j = 0; j < kRouteKeys / 4; ++j) {
