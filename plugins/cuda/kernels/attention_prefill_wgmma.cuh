@@ -47,7 +47,7 @@ template <int D> struct WsCopy {
   static constexpr int kLpr = D / 8, kRpi = 32 / kLpr, kSteps = 32 / kRpi;  // lanes per row, rows per copy, copies
   static constexpr int kPhases = 8 / kRpi;  // distinct swizzle phases (row % 8) among a lane's copies
 };
-// A row past the keys (zero-filled): the chunk offsets are 32-bit (use_wgmma checks that the caches fit).
+// A row past the keys (zero-filled): the chunk offsets are 32-bit (launch_wgmma checks that the caches fit).
 constexpr uint32_t kNoRow = 0xFFFFFFFFu;
 
 // Shared memory: Q, STAGES K/V tile pairs, the full/empty barriers of K and V per stage, and slack to align
@@ -63,8 +63,8 @@ template <int ROWS> struct SwizzledRows {
   }
 };
 
-// The Q tile (padding rows and rows past the sequence zero-filled) into a swizzled tile of BM rows; row r is
-// token map.token(r) of head map.head(r).
+// The Q tile (rows past the sequence zero-filled) into a swizzled tile of BM rows; row r is token map.token(r)
+// of head map.head(r).
 template <typename T, int D, class C, bool PACKED>
 __device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
                                                 int tid, uint32_t sq) {
