@@ -234,20 +234,21 @@ __device__ __forceinline__ void copy_rows(const T *base, const int64_t (&off)[C:
   }
 }
 
-// Q tile into shared memory, rows past the sequence zero-filled (cp.async; the caller commits).
-template <typename T, int D, class C, bool PACKED>
+// Q tile into shared memory laid out by `layout` (PaddedRows, or the wgmma kernel's swizzled rows), rows past
+// the sequence zero-filled (cp.async; the caller commits). Row r is token map.token(r) of head map.head(r).
+template <typename T, int D, class C, bool PACKED, class Layout = PaddedRows<C>>
 __device__ __forceinline__ void copy_q_tile(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
-                                            int tid, uint32_t sq) {
+                                            int tid, uint32_t sq, Layout layout = {}) {
   constexpr int kQChunks = C::BM * D / 8;
   static_assert(kQChunks % C::kThreads == 0, "Q chunks must divide among the threads");
   const T *q = static_cast<const T *>(a.q);
 #pragma unroll
   for (int it = 0; it < kQChunks / C::kThreads; ++it) {
-    const int chunk = tid + it * C::kThreads;
-    const int row = chunk / (D / 8), col = (chunk % (D / 8)) * 8;
+    const int i = tid + it * C::kThreads;
+    const int row = i / (D / 8), chunk = i % (D / 8);
     const bool valid = map.valid(w, row);
-    const T *src = valid ? q + ((w.q_row + w.m0 + map.token(row)) * a.hq + map.head(row)) * D + col : q;
-    cp_async_16(sq + uint32_t((row * C::kStride + col) * 2), src, valid ? 16 : 0);
+    const T *src = valid ? q + ((w.q_row + w.m0 + map.token(row)) * a.hq + map.head(row)) * D + chunk * 8 : q;
+    cp_async_16(sq + layout(row, chunk), src, valid ? 16 : 0);
   }
 }
 

@@ -63,23 +63,6 @@ template <int ROWS> struct SwizzledRows {
   }
 };
 
-// The Q tile (rows past the sequence zero-filled) into a swizzled tile of BM rows; row r is token map.token(r)
-// of head map.head(r).
-template <typename T, int D, class C, bool PACKED>
-__device__ __forceinline__ void copy_q_swizzled(const PrefillArgs &a, const Work &w, const RowMap<PACKED> &map,
-                                                int tid, uint32_t sq) {
-  constexpr int kChunks = C::BM * D / 8;
-  static_assert(kChunks % C::kThreads == 0, "Q chunks must divide among the threads");
-  const T *q = static_cast<const T *>(a.q);
-#pragma unroll
-  for (int it = 0; it < kChunks / C::kThreads; ++it) {
-    const int i = tid + it * C::kThreads, row = i / (D / 8), chunk = i % (D / 8);
-    const bool valid = map.valid(w, row);
-    const T *src = valid ? q + ((w.q_row + w.m0 + map.token(row)) * a.hq + map.head(row)) * D + chunk * 8 : q;
-    cp_async_16(sq + SwizzledRows<C::BM>{}(row, chunk), src, valid ? 16 : 0);
-  }
-}
-
 // The producer's copy of one K or V tile into the swizzled tile at `tile`. row_off is the 16-byte chunk offset
 // of this lane's looked-up row (kNoRow past the keys); copy i moves rows i * kRpi + lane / kLpr of the warp's
 // 32, chunk lane % kLpr, to tile + dst_base + i * kRpi * 128 + dst_phase[i % kPhases] (the swizzle of a chunk
@@ -177,7 +160,7 @@ __global__ void __launch_bounds__(WsShape<D>::kThreads, 1) prefill_wgmma_kernel(
   // Consumers: C::kThreads threads; cw is the warp's index among them (rows 16 * cw ..).
   mbar::claim_registers<WsShape<D>::kConsumerRegs>();
   const int ctid = tid - 128, cw = warp - 4, wg = cw >> 2;
-  copy_q_swizzled<T, D, C>(a, w, c.map, ctid, sq);
+  copy_q_tile<T, D, C>(a, w, c.map, ctid, sq, SwizzledRows<BM>{});
   cp_async_wait<0>();
   wgmma::fence_shared_for_async();
   mbar::named_sync(1, C::kThreads);  // Q of every consumer warpgroup landed
