@@ -580,6 +580,11 @@ int main(int argc, char **argv) {
     if ((opt.ops.empty() || opt.ops.count(all[i].op)) &&
         (opt.label_filter.empty() || all[i].label.find(opt.label_filter) != std::string::npos))
       for (int r = 0; r < opt.repeat; ++r) chosen.push_back(i);
+  if (chosen.empty() && !opt.label_filter.empty()) {  // a filter that selects nothing must not pass vacuously
+    std::fprintf(stderr, "mojo-test-ops: -k '%s': no case label contains it (--list shows the labels)\n",
+                 opt.label_filter.c_str());
+    return 2;
+  }
 
   if (opt.list) {
     for (size_t i : chosen)
