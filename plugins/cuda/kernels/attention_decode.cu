@@ -7,9 +7,11 @@
 //      streamed through a kStages-deep cp.async pipeline, their block ids read one tile ahead; each of the 4
 //      warps owns 16 keys of a 64-key tile with its own online softmax (fp32, exp2 of log2e-prescaled scores);
 //      the warps merge at the end;
-//   3. merge (splits > 1): combines the per-split partial outputs with their log-sum-exps.
-// The SWA window is a token range: keys [0, Wg) and [L-1-Wl, L) are the only ones visited, so fully masked
-// pages are never read.
+//   3. merge (splits > 1): the last split of a (sequence, KV head) to finish, found by a ticket, combines the
+//      per-split partial outputs with their log-sum-exps (no merge kernel: its launch and drain measured ~5 us
+//      at B=64 x 4k on H100).
+// Tiles are kTile consecutive positions. The SWA window keeps keys [0, Wg) and [L-1-Wl, L); only the tiles
+// holding them are visited and masked rows are zero-filled without a read, so masked pages are never read.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -40,38 +42,53 @@ struct Params {
   const int32_t *lens, *bt;
   void *out;
   float *po, *plse;
+  unsigned *tickets;  // [B, hkv] split arrivals (splits > 1), zeroed by the validation pass
   int32_t *error_word;
   int B, hq, hkv, group, bs, mb, nb, splits;
-  int bs_shift;  // log2(bs) when bs is a power of two (the usual page sizes), else -1
+  uint32_t bs_mul;  // pos / bs = umulhi(pos, bs_mul) >> bs_shr (bs_mul = 0: bs = 1), exact below 2^31
+  int bs_shr;
   float scale_log2;
   bool grouped, has_local, has_global;
   int64_t local_window, global_window, hint;
 };
 
-// The keys a decode query at position L-1 can see, as two ranges of positions: [0, sink_end) and
-// [window_start, L) with sink_end <= window_start. Visited index v maps to v (v < sink_end) or
-// window_start + v - sink_end.
-struct KeyRanges {
-  int sink_end, window_start, visited;
-  __device__ int position(int v) const { return v < sink_end ? v : window_start + (v - sink_end); }
+// The keys a decode query at position L-1 sees: positions [0, sink_end) and [window_start, len), with
+// sink_end <= window_start (no window: sink_end = window_start = 0). The kernel visits the tiles of kTile
+// positions holding them: the sink tiles, then the window's, so every tile starts at a multiple of kTile.
+struct KeyWindow {
+  int sink_end, window_start, len;
+  int sink_tiles, window_tile0, tiles;
+  __device__ int tile_position(int i) const { return (i < sink_tiles ? i : window_tile0 + (i - sink_tiles)) * kTile; }
+  // Bitwise, not short-circuit: evaluated per row and per score, it must not become a branch.
+  __device__ bool visible(int pos) const { return (pos < len) & ((pos < sink_end) | (pos >= window_start)); }
+  // Whether [pos, pos + n) is all visible / has a visible key.
+  __device__ bool all_visible(int pos, int n) const {
+    return pos + n <= len && (pos >= window_start || pos + n <= sink_end);
+  }
+  __device__ bool any_visible(int pos, int n) const {
+    return pos < len && (pos < sink_end || pos + n > window_start);
+  }
 };
 
-__device__ __forceinline__ KeyRanges key_ranges(const Params &p, int L) {
-  KeyRanges r;
+__device__ __forceinline__ KeyWindow key_window(const Params &p, int L) {
+  KeyWindow w;
   // The attention kernel reads before the validation verdict is known: never address past the table (a length
   // beyond it is an error the validation raises, and then nothing is written).
   if (int64_t(L) > int64_t(p.mb) * p.bs) L = p.mb * p.bs;
+  w.len = L;
   if (!p.has_local && !p.has_global) {
-    r.sink_end = 0;
-    r.window_start = 0;
+    w.sink_end = w.window_start = 0;
   } else {
-    r.sink_end = p.has_global ? int(p.global_window < L ? p.global_window : L) : 0;
-    int64_t w = p.has_local ? int64_t(L) - 1 - p.local_window : int64_t(L);
-    if (w < r.sink_end) w = r.sink_end;
-    r.window_start = int(w);
+    w.sink_end = p.has_global ? int(p.global_window < L ? p.global_window : L) : 0;
+    int64_t start = p.has_local ? int64_t(L) - 1 - p.local_window : int64_t(L);
+    if (start < w.sink_end) start = w.sink_end;
+    w.window_start = int(start);
   }
-  r.visited = r.sink_end + (L - r.window_start);
-  return r;
+  w.sink_tiles = (w.sink_end + kTile - 1) / kTile;
+  w.window_tile0 = max(w.sink_tiles, w.window_start / kTile);
+  const int window_tiles = w.window_start < L ? (L + kTile - 1) / kTile - w.window_tile0 : 0;
+  w.tiles = w.sink_tiles + max(0, window_tiles);
+  return w;
 }
 
 __device__ __forceinline__ int head_of(const Params &p, int g, int row) {
@@ -83,6 +100,9 @@ __device__ __forceinline__ int head_of(const Params &p, int g, int row) {
 __global__ void validate_kernel(const Params p) {
   allow_dependents();  // the attention kernel streams pages meanwhile and waits for this grid before writing
   const int b = blockIdx.x;
+  // The attention kernel takes its split tickets only after this grid completed (wait_for_primary).
+  if (p.splits > 1)
+    for (int g = threadIdx.x; g < p.hkv; g += blockDim.x) p.tickets[int64_t(b) * p.hkv + g] = 0u;
   const int L = p.lens[b];
   if (L <= 0) return;
   if (p.hint >= 0 && L > p.hint) {
@@ -123,69 +143,108 @@ template <int D> constexpr int kChunksOf = D / 8;                     // 16-byte
 template <int D> constexpr int kPassesOf = kTile * (D / 8) / kThreads;  // rows each thread copies per tile
 template <int D> constexpr int kRowsPerPassOf = kThreads / (D / 8);
 
-// Page and slot of visited index v.
-__device__ __forceinline__ void page_slot(const Params &p, const KeyRanges &kr, int v, int &page, int &slot) {
-  const int pos = kr.position(v);
-  if (p.bs_shift >= 0) {
-    page = pos >> p.bs_shift;
-    slot = pos & (p.bs - 1);
-  } else {
-    page = pos / p.bs;
-    slot = pos - page * p.bs;
-  }
+__device__ __forceinline__ int page_of(const Params &p, int pos) {
+  return p.bs_mul ? int(__umulhi(uint32_t(pos), p.bs_mul) >> p.bs_shr) : pos;
 }
 
-// Block ids of the pages holding the rows this thread copies for one tile (0 past v_end). They are read one
-// tile ahead of the copies, so the block-table latency hides behind a tile of compute instead of holding up
-// the next tile's issue. (The profile of the in-line version showed ~10% of the warp stalls on these reads;
-// taking them off the issue path measured the same on H100 at B=64 x 4k, so they were not the limit.)
+// Position of the k-th row this thread copies in the tile at `pos0`: the rows are fixed per thread, so a row
+// costs a multiply-high, a block-id load and an address (the per-row divisions and branches this replaces made
+// the copy path twice the instructions of a plain paged stream and ~8% slower than one on H100).
+template <int D> __device__ __forceinline__ int row_position(int pos0, int k) {
+  return pos0 + int(threadIdx.x) / kChunksOf<D> + k * kRowsPerPassOf<D>;
+}
+
+// Block ids of the pages holding the rows this thread copies for visited tile i (0 for masked rows). They are
+// read one tile ahead of the copies, so the block-table latency hides behind a tile of compute.
 template <int D>
-__device__ __forceinline__ void tile_pages(const Params &p, const int32_t *bt_row, const KeyRanges &kr, int tile,
-                                           int v_end, int32_t (&ids)[kPassesOf<D>]) {
-  const int tok0 = threadIdx.x / kChunksOf<D>;
+__device__ __forceinline__ void tile_pages(const Params &p, const int32_t *bt_row, const KeyWindow &kw, int i,
+                                           int32_t (&ids)[kPassesOf<D>]) {
+  const int pos0 = kw.tile_position(i);
 #pragma unroll
   for (int k = 0; k < kPassesOf<D>; ++k) {
-    const int v = tile * kTile + tok0 + k * kRowsPerPassOf<D>;
-    int page = 0, slot;
-    if (v < v_end) page_slot(p, kr, v, page, slot);
-    const int32_t id = v < v_end ? __ldg(bt_row + page) : 0;
+    const int pos = row_position<D>(pos0, k);
+    // Masked rows read column 0 (in the table: the tile list only reaches columns below ceil(len / bs)).
+    const int32_t id = __ldg(bt_row + (kw.visible(pos) ? page_of(p, pos) : 0));
     ids[k] = unsigned(id) < unsigned(p.nb) ? id : 0;  // a bad id (raised by the validation) reads page 0
   }
 }
 
-// Issues the cp.async copies of one tile's keys and values (visited indices [tile*kTile, +kTile), zero rows past
-// v_end) from the block ids tile_pages read. `k_head`/`v_head` point at cache[0, g, 0, 0]; a page is
-// `page_stride` elements.
+// Issues the cp.async copies of visited tile i's keys and values from the block ids tile_pages read; masked
+// rows are zero-filled without a read. `k_row`/`v_row` point at this thread's chunk of cache[0, g, 0, :]; a
+// page is `page_stride` elements.
 template <typename T, int D>
-__device__ __forceinline__ void load_tile(const Params &p, const int32_t (&ids)[kPassesOf<D>], const T *k_head,
-                                          const T *v_head, int64_t page_stride, const KeyRanges &kr, int tile,
-                                          int v_end, T *ks, T *vs) {
+__device__ __forceinline__ void load_tile(const Params &p, const int32_t (&ids)[kPassesOf<D>], const T *k_row,
+                                          const T *v_row, int64_t page_stride, const KeyWindow &kw, int i, T *ks,
+                                          T *vs) {
   const int chunk = threadIdx.x % kChunksOf<D>, tok0 = threadIdx.x / kChunksOf<D>;
+  const int pos0 = kw.tile_position(i);
 #pragma unroll
   for (int k = 0; k < kPassesOf<D>; ++k) {
-    const int tok = tok0 + k * kRowsPerPassOf<D>;
-    const int v = tile * kTile + tok;
-    const bool valid = v < v_end;
-    int64_t off = 0;
-    if (valid) {
-      int page, slot;
-      page_slot(p, kr, v, page, slot);
-      off = int64_t(ids[k]) * page_stride + slot * D + chunk * 8;
+    const int pos = row_position<D>(pos0, k);
+    const int slot = pos - page_of(p, pos) * p.bs;
+    const int64_t off = int64_t(ids[k]) * page_stride + slot * D;
+    const int dst = tile_offset<D>(tok0 + k * kRowsPerPassOf<D>, chunk);
+    const bool valid = kw.visible(pos);
+    cp_async_16(ks + dst, k_row + off, valid);
+    cp_async_16(vs + dst, v_row + off, valid);
+  }
+}
+
+// atomicAdd(ticket, 1) with release (this CTA's writes, ordered before it by a barrier, are published) and
+// acquire (the writes published by earlier arrivals are visible after it) semantics at GPU scope.
+__device__ __forceinline__ unsigned ticket_acq_rel(unsigned *ticket) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(ticket) : "memory");
+  return old;
+}
+
+// ---- 3. merge of the splits --------------------------------------------------------------------------------------
+
+// Called by every split CTA of (b, g) after writing its partial rows; the last to arrive combines the splits:
+// out = sum_s 2^(lse_s - M) O_s / sum_s 2^(lse_s - M), in split order (deterministic). `weights` is shared
+// memory for [16][splits] floats.
+template <typename T, int D>
+__device__ __forceinline__ void merge_if_last(const Params &p, int b, int g, float *weights) {
+  __shared__ bool last;
+  // The barrier orders the CTA's partial stores before thread 0's release; its acquire (and the barrier after)
+  // makes the other splits' partials visible here (a __threadfence pair would cost a fence.sc per CTA).
+  __syncthreads();
+  if (threadIdx.x == 0) last = ticket_acq_rel(&p.tickets[int64_t(b) * p.hkv + g]) == unsigned(p.splits - 1);
+  __syncthreads();
+  if (!last) return;
+  const int64_t stride = int64_t(p.B) * p.hq;
+  if (threadIdx.x < p.group) {
+    const int64_t row = int64_t(b) * p.hq + head_of(p, g, threadIdx.x);
+    float mm = -INFINITY;
+    for (int s = 0; s < p.splits; ++s) mm = fmaxf(mm, __ldcg(p.plse + s * stride + row));
+    float total = 0.0f;
+    for (int s = 0; s < p.splits; ++s) {
+      const float w = mm == -INFINITY ? 0.0f : exp2f(__ldcg(p.plse + s * stride + row) - mm);
+      weights[threadIdx.x * p.splits + s] = w;
+      total += w;
     }
-    const int dst = tile_offset<D>(tok, chunk);
-    cp_async_16(ks + dst, k_head + off, valid);
-    cp_async_16(vs + dst, v_head + off, valid);
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+    for (int s = 0; s < p.splits; ++s) weights[threadIdx.x * p.splits + s] *= inv;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
+    const int r = e / D, d = e % D;
+    const int64_t row = int64_t(b) * p.hq + head_of(p, g, r);
+    float acc = 0.0f;
+    for (int s = 0; s < p.splits; ++s) acc += weights[r * p.splits + s] * __ldcg(p.po + (s * stride + row) * D + d);
+    static_cast<T *>(p.out)[row * D + d] = from_float<T>(acc);
   }
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  // 128-byte aligned: at the 16-byte alignment the static arrays left it (832 or 848 bytes in), the same kernel
+  // ran 4-12% slower on H100 (B=64 x 4k: 396 / 434 us against 381 / 385 us).
+  extern __shared__ __align__(128) unsigned char smem_raw[];
   __shared__ float row_m[kWarps][16], row_l[kWarps][16], row_fac[kWarps][16], row_lse[16];
   T *k_smem = reinterpret_cast<T *>(smem_raw);
   T *v_smem = k_smem + kStages * kTile * D;
 
-  allow_dependents();  // the merge kernel may be scheduled once every CTA here has started
   const int split = blockIdx.x % p.splits;
   const int g = (blockIdx.x / p.splits) % p.hkv;
   const int b = blockIdx.x / (p.splits * p.hkv);
@@ -197,11 +256,9 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     return;
   }
 
-  const KeyRanges kr = key_ranges(p, L);
-  const int ntiles = (kr.visited + kTile - 1) / kTile;
-  const int per_split = (ntiles + p.splits - 1) / p.splits;
-  const int t_begin = min(ntiles, split * per_split), t_end = min(ntiles, t_begin + per_split);
-  const int v_end = min(kr.visited, t_end * kTile);
+  const KeyWindow kw = key_window(p, L);
+  const int per_split = (kw.tiles + p.splits - 1) / p.splits;
+  const int t_begin = min(kw.tiles, split * per_split), t_end = min(kw.tiles, t_begin + per_split);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r0 = lane >> 2, quad = lane & 3;
@@ -209,21 +266,22 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   // The first tiles are in flight while Q is read.
   const int32_t *bt_row = p.bt + int64_t(b) * p.mb;
   const int64_t page_stride = int64_t(p.hkv) * p.bs * D;
-  const T *k_head = static_cast<const T *>(p.k) + int64_t(g) * p.bs * D;
-  const T *v_head = static_cast<const T *>(p.v) + int64_t(g) * p.bs * D;
+  const int64_t row0 = int64_t(g) * p.bs * D + (threadIdx.x % kChunksOf<D>) * 8;
+  const T *k_row = static_cast<const T *>(p.k) + row0;
+  const T *v_row = static_cast<const T *>(p.v) + row0;
   // Tiles t_begin .. t_begin + kStages - 2 in flight before the loop (one commit group each, empty past
   // t_end, so the wait counts below hold), and the block ids of the next one read.
   int32_t ids[kPassesOf<D>];
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
     if (t_begin + i < t_end) {
-      tile_pages<D>(p, bt_row, kr, t_begin + i, v_end, ids);
-      load_tile<T, D>(p, ids, k_head, v_head, page_stride, kr, t_begin + i, v_end, k_smem + i * kTile * D,
+      tile_pages<D>(p, bt_row, kw, t_begin + i, ids);
+      load_tile<T, D>(p, ids, k_row, v_row, page_stride, kw, t_begin + i, k_smem + i * kTile * D,
                       v_smem + i * kTile * D);
     }
     cp_async_commit();
   }
-  if (t_begin + kStages - 1 < t_end) tile_pages<D>(p, bt_row, kr, t_begin + kStages - 1, v_end, ids);
+  if (t_begin + kStages - 1 < t_end) tile_pages<D>(p, bt_row, kw, t_begin + kStages - 1, ids);
 
   // Q as A fragments: rows = the group's query heads (rows >= G are zero), k = head dim.
   uint32_t qa[D / 16][4];
@@ -251,16 +309,16 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     const int stage = (t - t_begin) % kStages;
     if (t + kStages - 1 < t_end) {
       const int ahead = t + kStages - 1, slot = (ahead - t_begin) % kStages;
-      load_tile<T, D>(p, ids, k_head, v_head, page_stride, kr, ahead, v_end, k_smem + slot * kTile * D,
+      load_tile<T, D>(p, ids, k_row, v_row, page_stride, kw, ahead, k_smem + slot * kTile * D,
                       v_smem + slot * kTile * D);
-      if (ahead + 1 < t_end) tile_pages<D>(p, bt_row, kr, ahead + 1, v_end, ids);
+      if (ahead + 1 < t_end) tile_pages<D>(p, bt_row, kw, ahead + 1, ids);
     }
     cp_async_commit();  // possibly empty: tile t's group is then always kStages - 1 groups back
     cp_async_wait<kStages - 1>();
     __syncthreads();
 
-    const int key0 = t * kTile + warp * 16;  // this warp's first visited key index
-    if (key0 < v_end) {
+    const int key0 = kw.tile_position(t) + warp * 16;  // position of this warp's first key
+    if (kw.any_visible(key0, 16)) {
       const T *ks = k_smem + stage * kTile * D;
       const T *vs = v_smem + stage * kTile * D;
       float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -272,14 +330,15 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
         Mma<T>::run(s[0], qa[kk], kb[0], kb[1]);
         Mma<T>::run(s[1], qa[kk], kb[2], kb[3]);
       }
-      // Scale into the log2 domain, mask keys past this split's end, online softmax per row.
+      // Scale into the log2 domain, mask the keys the query does not see, online softmax per row.
+      const bool all = kw.all_visible(key0, 16);
       float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int j = 0; j < 2; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int key = key0 + j * 8 + quad * 2 + (e & 1);
-          s[j][e] = key < v_end ? s[j][e] * p.scale_log2 : -INFINITY;
+          s[j][e] = all | kw.visible(key) ? s[j][e] * p.scale_log2 : -INFINITY;
           if (e < 2) mx0 = fmaxf(mx0, s[j][e]);
           else mx1 = fmaxf(mx1, s[j][e]);
         }
@@ -328,7 +387,12 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     __syncthreads();  // the stage is refilled by the next iteration's load
   }
 
-  // Merge the 4 warps (each saw its own keys) through shared memory; the K/V tiles are free now.
+  // The validation verdict: read now, used after the warp merge, so its latency overlaps the merge.
+  wait_for_primary();
+  const bool failed = error_raised(p.error_word);
+
+  // Merge the 4 warps (each saw its own keys) through shared memory; the K/V tiles are free now. Only the
+  // group's rows are real (the others are the tile's zero padding).
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
@@ -344,8 +408,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   for (int n = 0; n < D / 8; ++n) {
     float *dst0 = red + (warp * 16 + r0) * D + n * 8 + quad * 2;
     float *dst1 = dst0 + 8 * D;
-    *reinterpret_cast<float2 *>(dst0) = make_float2(o[n][0], o[n][1]);
-    *reinterpret_cast<float2 *>(dst1) = make_float2(o[n][2], o[n][3]);
+    if (r0 < p.group) *reinterpret_cast<float2 *>(dst0) = make_float2(o[n][0], o[n][1]);
+    if (r0 + 8 < p.group) *reinterpret_cast<float2 *>(dst1) = make_float2(o[n][2], o[n][3]);
   }
   __syncthreads();
   if (threadIdx.x < 16) {
@@ -365,8 +429,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     row_lse[r] = total > 0.0f ? mm + log2f(total) : -INFINITY;
   }
   __syncthreads();
-  wait_for_primary();
-  if (error_raised(p.error_word)) return;  // the validation raised: nothing is written
+  if (failed) return;  // the validation raised: nothing is written
   for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
     const int r = e / D, d = e % D;
     float acc = 0.0f;
@@ -381,32 +444,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
       if (d == 0) p.plse[prow] = row_lse[r];
     }
   }
-}
-
-// ---- 3. merge of the splits --------------------------------------------------------------------------------------
-
-// One block per (sequence, query head); out = Σ_s 2^(lse_s - M) O_s / Σ_s 2^(lse_s - M).
-template <typename T>
-__global__ void merge_kernel(const Params p, int head_dim) {
-  wait_for_primary();  // the partial results of every split
-  if (error_raised(p.error_word)) return;
-  const int b = blockIdx.x / p.hq;
-  if (p.lens[b] <= 0) return;
-  const int64_t row = blockIdx.x;
-  const int64_t stride = int64_t(p.B) * p.hq;
-  float mm = -INFINITY;
-  for (int s = 0; s < p.splits; ++s) mm = fmaxf(mm, p.plse[s * stride + row]);
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.0f, total = 0.0f;
-    if (mm != -INFINITY) {
-      for (int s = 0; s < p.splits; ++s) {
-        const float w = exp2f(p.plse[s * stride + row] - mm);
-        total += w;
-        acc += w * p.po[(s * stride + row) * head_dim + d];
-      }
-    }
-    static_cast<T *>(p.out)[row * head_dim + d] = from_float<T>(total > 0.0f ? acc / total : 0.0f);
-  }
+  if (p.splits > 1) merge_if_last<T, D>(p, b, g, red + kWarps * 16 * D);
 }
 
 template <typename T, int D> size_t smem_bytes() { return size_t(2) * kStages * kTile * D * sizeof(T); }
@@ -421,10 +459,7 @@ template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStrea
   const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
   // An op created for one head dim may run another (sizes are per run): the run raises its kernel's limit.
   if (cudaError_t e = allow_dynamic_smem(decode_kernel<T, D>, smem_bytes<T, D>()); e != cudaSuccess) return e;
-  cudaError_t e = launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream, p);
-  if (e != cudaSuccess || p.splits == 1) return e;
-  return launch_dependent(merge_kernel<T>, dim3(unsigned(p.B) * unsigned(p.hq)), dim3(D < 128 ? D : 128), 0, stream,
-                          p, D);
+  return launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream, p);
 }
 
 template <typename T> cudaError_t launch_dim(const Params &p, int d, cudaStream_t stream) {
@@ -447,8 +482,8 @@ template <typename T> cudaError_t prepare_dim(int d, int *ctas_per_sm) {
 
 }  // namespace
 
-size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t head_dim) {
-  return size_t(rows) * size_t(hq) * size_t(head_dim + 1) * sizeof(float);
+size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t hkv, int64_t head_dim) {
+  return size_t(rows) * (size_t(hq) * size_t(head_dim + 1) * sizeof(float) + size_t(hkv) * sizeof(unsigned));
 }
 
 cudaError_t attention_decode_prepare(Dt dtype, int head_dim, int *ctas_per_sm, int *sm_count) {
@@ -471,15 +506,21 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.out = a.out;
   p.po = a.partial_o;
   p.plse = a.partial_lse;
+  p.tickets = a.split_tickets;
   p.error_word = a.error_word;
   p.B = a.batch;
   p.hq = a.hq;
   p.hkv = a.hkv;
   p.group = a.hq / a.hkv;
   p.bs = a.page_size;
-  p.bs_shift = -1;
-  for (int sh = 0; sh < 31; ++sh)
-    if ((1 << sh) == a.page_size) p.bs_shift = sh;
+  // Fast division by the page size (CUTLASS's FastDivmod): with l = ceil(log2 bs), bs_mul = ceil(2^(31+l) / bs)
+  // and bs_shr = l - 1, umulhi(pos, bs_mul) >> bs_shr = pos / bs for every pos < 2^31.
+  if (a.page_size > 1) {
+    int l = 0;
+    while ((int64_t(1) << l) < a.page_size) ++l;
+    p.bs_mul = uint32_t(((uint64_t(1) << (31 + l)) + uint64_t(a.page_size) - 1) / uint64_t(a.page_size));
+    p.bs_shr = l - 1;
+  }
   p.mb = a.max_blocks;
   p.nb = a.num_blocks;
   p.splits = a.splits;

@@ -30,6 +30,7 @@ struct DecodeAttnArgs {
   int splits;                 // flash-decoding splits per (sequence, KV head); 1 = write `out` directly
   float *partial_o;           // [splits, B, Hq, D] fp32 (splits > 1)
   float *partial_lse;         // [splits, B, Hq] fp32, log2 domain (splits > 1)
+  unsigned *split_tickets;    // [B, Hkv] (splits > 1; the validation pass zeroes them)
   int32_t *error_word;        // deferred metadata errors (codes below)
 };
 
@@ -40,14 +41,15 @@ enum DecodeAttnError : int32_t {
   kDecodeHintTooSmall = 3,    // L > max_total_seq_len
 };
 
-// Bytes of workspace for `rows` = sequences × splits partial results (a one-split run needs none).
-size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t head_dim);
+// Bytes of workspace for `rows` = sequences × splits partial results and their split tickets (a one-split run
+// needs none).
+size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t hkv, int64_t head_dim);
 
 // Prepares the kernel for (dtype, head_dim) on the current device (shared-memory opt-in) and returns how many
 // CTAs fit on one SM and the SM count. head_dim must be 64, 128 or 256.
 cudaError_t attention_decode_prepare(Dt dtype, int head_dim, int *ctas_per_sm, int *sm_count);
 
-// Validation pass, then the attention kernel, then (splits > 1) the merge of the partial results.
+// Validation pass, then the attention kernel (whose last split per sequence and KV head merges the splits).
 cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream);
 
 }  // namespace mojo::cuda

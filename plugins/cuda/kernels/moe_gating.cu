@@ -156,7 +156,7 @@ __host__ __device__ inline int lanes_for(int64_t experts, int ept) {
 
 template <typename T, int EPT>
 __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
-  extern __shared__ __align__(16) float smem[];
+  extern __shared__ __align__(128) float smem[];  // 128: the static flag below must not misalign it
   const int experts = int(a.experts);
   const int lanes = lanes_for(experts, EPT), groups = kThreads / lanes;
   float *ws = smem;                        // [rows][E] staged gate-weight rows
@@ -366,7 +366,7 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   constexpr int kWm = ET / 16, kWn = 8 / kWm, kNT = 8 / kWn, kWS = ET + 4, kC4 = ET / 4;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  extern __shared__ __align__(128) unsigned char smem_raw[];  // 128: the static flag must not misalign it
   __shared__ bool last;
   const cg::cluster_group cluster = cg::this_cluster();
   const int rows = int(a.fast.rows), xstride = rows + 8;

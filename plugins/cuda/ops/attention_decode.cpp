@@ -97,7 +97,7 @@ std::string prepare_decode(State &, const mojo_op_sig &sig, void **impl, size_t 
     const int splits = choose_splits(*d, b, s.hkv, visited);
     if (splits > 1) d->ws_rows = std::max(d->ws_rows, b * splits);
   }
-  *workspace_bytes = attention_decode_workspace_bytes(d->ws_rows, s.hq, s.d);
+  *workspace_bytes = attention_decode_workspace_bytes(d->ws_rows, s.hq, s.hkv, s.d);
   *impl = d;
   return "";
 }
@@ -145,6 +145,7 @@ std::string run_decode(const Call &c, bool swa) {
   if (splits > 1) {
     a.partial_o = static_cast<float *>(c.workspace);
     a.partial_lse = a.partial_o + int64_t(splits) * s.batch * s.hq * s.d;
+    a.split_tickets = reinterpret_cast<unsigned *>(a.partial_lse + int64_t(splits) * s.batch * s.hq);
   }
   a.error_word = c.error_word;
   return cuda_message(launch_attention_decode(a, c.stream));
