@@ -164,8 +164,7 @@ __device__ __forceinline__ void tile_pages(const Params &p, const int32_t *bt_ro
   for (int k = 0; k < kPassesOf<D>; ++k) {
     const int pos = row_position<D>(pos0, k);
     // Masked rows read column 0 (in the table: the tile list only reaches columns below ceil(len / bs)).
-    const int32_t id = __ldg(bt_row + (kw.visible(pos) ? page_of(p, pos) : 0));
-    ids[k] = unsigned(id) < unsigned(p.nb) ? id : 0;  // a bad id (raised by the validation) reads page 0
+    ids[k] = __ldg(bt_row + (kw.visible(pos) ? page_of(p, pos) : 0));  // range-checked at use, a tile later
   }
 }
 
@@ -182,7 +181,8 @@ __device__ __forceinline__ void load_tile(const Params &p, const int32_t (&ids)[
   for (int k = 0; k < kPassesOf<D>; ++k) {
     const int pos = row_position<D>(pos0, k);
     const int slot = pos - page_of(p, pos) * p.bs;
-    const int64_t off = int64_t(ids[k]) * page_stride + slot * D;
+    const int32_t id = unsigned(ids[k]) < unsigned(p.nb) ? ids[k] : 0;  // a bad id (the validation raises) reads page 0
+    const int64_t off = int64_t(id) * page_stride + slot * D;
     const int dst = tile_offset<D>(tok0 + k * kRowsPerPassOf<D>, chunk);
     const bool valid = kw.visible(pos);
     cp_async_16(ks + dst, k_row + off, valid);
@@ -213,18 +213,23 @@ __device__ __forceinline__ void merge_if_last(const Params &p, int b, int g, flo
   __syncthreads();
   if (!last) return;
   const int64_t stride = int64_t(p.B) * p.hq;
+  // Every split's LSE in one round of loads, then each row's weights from shared memory.
+  for (int i = threadIdx.x; i < p.group * p.splits; i += kThreads) {
+    const int r = i / p.splits, s = i - r * p.splits;
+    weights[i] = __ldcg(p.plse + s * stride + int64_t(b) * p.hq + head_of(p, g, r));
+  }
+  __syncthreads();
   if (threadIdx.x < p.group) {
-    const int64_t row = int64_t(b) * p.hq + head_of(p, g, threadIdx.x);
+    float *w = weights + threadIdx.x * p.splits;
     float mm = -INFINITY;
-    for (int s = 0; s < p.splits; ++s) mm = fmaxf(mm, __ldcg(p.plse + s * stride + row));
+    for (int s = 0; s < p.splits; ++s) mm = fmaxf(mm, w[s]);
     float total = 0.0f;
     for (int s = 0; s < p.splits; ++s) {
-      const float w = mm == -INFINITY ? 0.0f : exp2f(__ldcg(p.plse + s * stride + row) - mm);
-      weights[threadIdx.x * p.splits + s] = w;
-      total += w;
+      w[s] = mm == -INFINITY ? 0.0f : exp2f(w[s] - mm);
+      total += w[s];
     }
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    for (int s = 0; s < p.splits; ++s) weights[threadIdx.x * p.splits + s] *= inv;
+    for (int s = 0; s < p.splits; ++s) w[s] *= inv;
   }
   __syncthreads();
   for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
