@@ -266,7 +266,7 @@ bool run(const PagedPrefill &p, const PrefillArgs &a, void *workspace, size_t wo
   shape.hkv = a.hkv;
   shape.head_dim = a.head_dim;
   shape.num_blocks = a.kv_rows;
-  shape.page_size = a.page_size;
+  shape.page_size = a.pages.size;
   shape.max_blocks = a.max_blocks;
   shape.q = a.q;
   shape.out = a.out;

@@ -23,6 +23,7 @@
 #include "kernels/device_caps.h"
 #include "kernels/device_error.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/page_divider.h"
 
 namespace mojo::cuda {
 namespace {
@@ -45,8 +46,7 @@ struct Params {
   unsigned *tickets;  // [B, hkv] split arrivals (splits > 1), zeroed by the validation pass
   int32_t *error_word;
   int B, hq, hkv, group, bs, mb, nb, splits;
-  uint32_t bs_mul;  // pos / bs = umulhi(pos, bs_mul) >> bs_shr (bs_mul = 0: bs = 1), exact below 2^31
-  int bs_shr;
+  PageDivider pages;  // of bs
   float scale_log2;
   bool grouped, has_local, has_global;
   int64_t local_window, global_window, hint;
@@ -143,10 +143,6 @@ template <int D> constexpr int kChunksOf = D / 8;                     // 16-byte
 template <int D> constexpr int kPassesOf = kTile * (D / 8) / kThreads;  // rows each thread copies per tile
 template <int D> constexpr int kRowsPerPassOf = kThreads / (D / 8);
 
-__device__ __forceinline__ int page_of(const Params &p, int pos) {
-  return p.bs_mul ? int(__umulhi(uint32_t(pos), p.bs_mul) >> p.bs_shr) : pos;
-}
-
 // Position of the k-th row this thread copies in the tile at `pos0`: the rows are fixed per thread, so a row
 // costs a multiply-high, a block-id load and an address (the per-row divisions and branches this replaces made
 // the copy path twice the instructions of a plain paged stream and ~8% slower than one on H100).
@@ -164,7 +160,7 @@ __device__ __forceinline__ void tile_pages(const Params &p, const int32_t *bt_ro
   for (int k = 0; k < kPassesOf<D>; ++k) {
     const int pos = row_position<D>(pos0, k);
     // Masked rows read column 0 (in the table: the tile list only reaches columns below ceil(len / bs)).
-    ids[k] = __ldg(bt_row + (kw.visible(pos) ? page_of(p, pos) : 0));  // range-checked at use, a tile later
+    ids[k] = __ldg(bt_row + (kw.visible(pos) ? p.pages.page(pos) : 0));  // range-checked at use, a tile later
   }
 }
 
@@ -180,7 +176,7 @@ __device__ __forceinline__ void load_tile(const Params &p, const int32_t (&ids)[
 #pragma unroll
   for (int k = 0; k < kPassesOf<D>; ++k) {
     const int pos = row_position<D>(pos0, k);
-    const int slot = pos - page_of(p, pos) * p.bs;
+    const int slot = p.pages.slot(pos);
     const int32_t id = unsigned(ids[k]) < unsigned(p.nb) ? ids[k] : 0;  // a bad id (the validation raises) reads page 0
     const int64_t off = int64_t(id) * page_stride + slot * D;
     const int dst = tile_offset<D>(tok0 + k * kRowsPerPassOf<D>, chunk);
@@ -518,14 +514,7 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.hkv = a.hkv;
   p.group = a.hq / a.hkv;
   p.bs = a.page_size;
-  // Fast division by the page size (CUTLASS's FastDivmod): with l = ceil(log2 bs), bs_mul = ceil(2^(31+l) / bs)
-  // and bs_shr = l - 1, umulhi(pos, bs_mul) >> bs_shr = pos / bs for every pos < 2^31.
-  if (a.page_size > 1) {
-    int l = 0;
-    while ((int64_t(1) << l) < a.page_size) ++l;
-    p.bs_mul = uint32_t(((uint64_t(1) << (31 + l)) + uint64_t(a.page_size) - 1) / uint64_t(a.page_size));
-    p.bs_shr = l - 1;
-  }
+  p.pages = PageDivider::of(a.page_size);
   p.mb = a.max_blocks;
   p.nb = a.num_blocks;
   p.splits = a.splits;

@@ -43,7 +43,7 @@ __global__ void validate_kernel(const PrefillArgs a) {
     if (a.max_kv_hint >= 0 && L > a.max_kv_hint) raise_error(a.error_word, kPrefillMaxKvHint);
   }
   if (!a.block_table) return;
-  const int64_t need = (L + a.page_size - 1) / a.page_size;
+  const int64_t need = (L + a.pages.size - 1) / a.pages.size;
   if (need > a.max_blocks) {
     if (threadIdx.x == 0) raise_error(a.error_word, kPrefillTableTooNarrow);
     return;

@@ -168,19 +168,6 @@ __device__ __forceinline__ bool tile_fully_visible(const PrefillArgs &a, const W
 // part, part + kTpr, ... of each, so the kTpr threads of a row read consecutive bytes.
 template <class C> constexpr int kRowStep = C::kThreads / C::kTpr;
 
-// Key j's page (j / page_size) and slot in it (j % page_size): a shift and a mask for power-of-two page
-// sizes (the usual ones), whose integer divisions otherwise cost ~20 instructions per row and tile.
-struct PageDiv {
-  int size, shift;
-  __device__ __forceinline__ explicit PageDiv(int page_size) : size(page_size), shift(-1) {
-#ifdef __CUDA_ARCH__
-    if ((page_size & (page_size - 1)) == 0) shift = __ffs(page_size) - 1;
-#endif
-  }
-  __device__ __forceinline__ int page(int j) const { return shift >= 0 ? j >> shift : j / size; }
-  __device__ __forceinline__ int slot(int j) const { return shift >= 0 ? j & (size - 1) : j % size; }
-};
-
 // Block ids of this thread's rows of key tile t (paged; issued early so the loads overlap the math).
 template <class C, bool PAGED>
 __device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w, int t, int row0,
@@ -190,7 +177,7 @@ __device__ __forceinline__ void fetch_blocks(const PrefillArgs &a, const Work &w
     const int j = t * C::BN + row0 + r * kRowStep<C>;
     blk[r] = 0;
     if (PAGED && t >= 0 && j < w.L)
-      blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + PageDiv(a.page_size).page(j));
+      blk[r] = __ldg(a.block_table + int64_t(w.b) * a.max_blocks + a.pages.page(j));
   }
 }
 
@@ -202,7 +189,7 @@ __device__ __forceinline__ void row_offsets(const PrefillArgs &a, const Work &w,
   for (int r = 0; r < C::kRpt; ++r) {
     const int j = t * C::BN + row0 + r * kRowStep<C>;
     if (j >= w.L) off[r] = -1;
-    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.page_size + PageDiv(a.page_size).slot(j)) * D;
+    else if (PAGED) off[r] = ((int64_t(blk[r]) * a.hkv + g) * a.pages.size + a.pages.slot(j)) * D;
     else off[r] = ((w.k_row + j) * a.hkv + g) * D;
   }
 }

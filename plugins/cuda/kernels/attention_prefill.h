@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "launch.h"
+#include "page_divider.h"
 
 namespace mojo::cuda {
 
@@ -32,7 +33,8 @@ struct PrefillArgs {
   int64_t q_rows;                // T
   int64_t kv_rows;               // Tk (packed) or NB (paged)
   int64_t max_blocks;            // MB
-  int batch, hq, hkv, head_dim, page_size;
+  int batch, hq, hkv, head_dim;
+  PageDivider pages;             // of the page size BS (paged)
   float scale;
   bool causal, grouped;          // grouped: AABB (h / G), else ABAB (h % Hkv)
   int64_t local_window;          // Wl, -1 = none (only with causal)

@@ -263,7 +263,7 @@ __global__ void __launch_bounds__(WsShape<D>::kThreads, 1) prefill_wgmma_kernel(
 // chunk offsets).
 template <int D> cudaError_t launch_wgmma(const PrefillArgs &a, cudaStream_t stream) {
   static_assert(D == 64 || D == 128, "wgmma prefill: head dim 64 or 128");
-  const int64_t kv_elements = a.kv_rows * a.hkv * (a.block_table ? a.page_size : 1) * int64_t(D);
+  const int64_t kv_elements = a.kv_rows * a.hkv * (a.block_table ? a.pages.size : 1) * int64_t(D);
   if (kv_elements / 8 >= int64_t(kNoRow)) return launch_head_dim<D>(a, stream);
   constexpr int S = kWgStages;
   const bool paged = a.block_table != nullptr;

@@ -46,7 +46,7 @@ PrefillArgs common_args(const Call &c, const mojo_tensor *kv, int64_t hkv, bool 
 std::string run_paged(const Call &c, bool swa) {
   const mojo_tensor *kc = c.input(1), *table = c.input(4);
   PrefillArgs a = common_args(c, kc, kc->shape[1], swa);
-  a.page_size = int(kc->shape[2]);
+  a.pages = PageDivider::of(int(kc->shape[2]));
   a.cu_q = static_cast<const int32_t *>(c.ptr(c.input(3)));
   a.block_table = static_cast<const int32_t *>(c.ptr(table));
   a.cu_kv = static_cast<const int32_t *>(c.ptr(c.input(5)));
