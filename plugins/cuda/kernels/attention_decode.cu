@@ -186,14 +186,6 @@ __device__ __forceinline__ void load_tile(const Params &p, const int32_t (&ids)[
   }
 }
 
-// atomicAdd(ticket, 1) with release (this CTA's writes, ordered before it by a barrier, are published) and
-// acquire (the writes published by earlier arrivals are visible after it) semantics at GPU scope.
-__device__ __forceinline__ unsigned ticket_acq_rel(unsigned *ticket) {
-  unsigned old;
-  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(ticket) : "memory");
-  return old;
-}
-
 // ---- 3. merge of the splits --------------------------------------------------------------------------------------
 
 // Called by every split CTA of (b, g) after writing its partial rows; the last to arrive combines the splits:
@@ -305,6 +297,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  const bool hi_rows = p.group > 8;  // rows 8-15 of the tile hold query heads
 
   for (int t = t_begin; t < t_end; ++t) {
     const int stage = (t - t_begin) % kStages;
@@ -331,7 +324,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
         Mma<T>::run(s[0], qa[kk], kb[0], kb[1]);
         Mma<T>::run(s[1], qa[kk], kb[2], kb[3]);
       }
-      // Scale into the log2 domain, mask the keys the query does not see, online softmax per row.
+      // Scale into the log2 domain, mask the keys the query does not see, online softmax per row. Rows 8-15
+      // (c2/c3) are padding unless G > 8: their softmax is skipped then (a uniform branch; their P is zero).
       const bool all = kw.all_visible(key0, 16);
       float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
@@ -345,25 +339,36 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
         }
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-      const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-      const float base0 = n0 == -INFINITY ? 0.0f : n0, base1 = n1 == -INFINITY ? 0.0f : n1;
-      const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);
+      const float n0 = fmaxf(m0, mx0);
+      const float base0 = n0 == -INFINITY ? 0.0f : n0;
+      const float a0 = exp2f(m0 - base0);
       m0 = n0;
-      m1 = n1;
-      float sum0 = 0.0f, sum1 = 0.0f;
+      float sum0 = 0.0f, a1 = 1.0f;
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         s[j][0] = exp2f(s[j][0] - base0);
         s[j][1] = exp2f(s[j][1] - base0);
-        s[j][2] = exp2f(s[j][2] - base1);
-        s[j][3] = exp2f(s[j][3] - base1);
         sum0 += s[j][0] + s[j][1];
-        sum1 += s[j][2] + s[j][3];
       }
       l0 = l0 * a0 + sum0;
-      l1 = l1 * a1 + sum1;
+      if (hi_rows) {
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n1 = fmaxf(m1, mx1);
+        const float base1 = n1 == -INFINITY ? 0.0f : n1;
+        a1 = exp2f(m1 - base1);
+        m1 = n1;
+        float sum1 = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          s[j][2] = exp2f(s[j][2] - base1);
+          s[j][3] = exp2f(s[j][3] - base1);
+          sum1 += s[j][2] + s[j][3];
+        }
+        l1 = l1 * a1 + sum1;
+      } else {
+        s[0][2] = s[0][3] = s[1][2] = s[1][3] = 0.0f;
+      }
       if (__any_sync(0xffffffffu, a0 != 1.0f || a1 != 1.0f)) {  // the running max rarely moves after a few tiles
 #pragma unroll
         for (int n = 0; n < D / 8; ++n) {

@@ -58,6 +58,16 @@ __device__ __forceinline__ float block_sum(float v, float *scratch) {
   return warp_sum(v);
 }
 
+// atomicAdd(ticket, 1) at GPU scope with release (the CTA's writes, ordered before it by a __syncthreads, are
+// published: the barrier makes them part of this thread's release) and acquire (writes published by earlier
+// arrivals are visible after it, to the whole CTA after the next barrier). One thread per CTA calls it; a
+// __threadfence pair costs a fence.sc in every thread instead.
+__device__ __forceinline__ unsigned ticket_acq_rel(unsigned *ticket) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(ticket) : "memory");
+  return old;
+}
+
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

@@ -231,16 +231,13 @@ __global__ void __launch_bounds__(kThreads) gating_kernel(GatingArgs a) {
   }
   if (splits > 1) {
     // The last block of this tile to finish sums the partials (fixed split order: deterministic).
-    __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
-      const unsigned int ticket = atomicAdd(&a.counters[blockIdx.x], 1u);
-      last = ticket == unsigned(splits - 1);
+      last = ticket_acq_rel(&a.counters[blockIdx.x]) == unsigned(splits - 1);
       if (last) a.counters[blockIdx.x] = 0;  // ready for the next run
     }
     __syncthreads();
     if (!last) return;
-    __threadfence();
     if (experts % 4 == 0 && (reinterpret_cast<uintptr_t>(a.partial) & 15) == 0) {  // 16-byte partials
       for (int i = threadIdx.x; i < ntok * experts / 4; i += kThreads) {
         float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -447,18 +444,16 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
   cluster.barrier_arrive();  // done reading the peers' shared memory (waited for before exit)
 
   // The last of the (hidden clusters x expert tiles) contributors to these 8 tokens routes them.
-  __threadfence();
   __syncthreads();
   if (tid == 0) {
     unsigned int *counter = a.counters + block * kCluster + rank;
     const unsigned int contributors = unsigned(clusters * gridDim.y);
-    last = atomicAdd(counter, 1u) == contributors - 1;
+    last = ticket_acq_rel(counter) == contributors - 1;
     if (last) *counter = 0;  // ready for the next run
   }
   __syncthreads();
   const int64_t t = t0 + 8 * rank + warp;
   if (last && t < a.tokens) {
-    __threadfence();
     // Warp w sums token 8r + w over the hidden clusters in order; lane l holds experts 4 (l + 32 j) + u.
     float v[kRouteKeys] = {};
     const float *p = a.partial + (block * clusters * kFastTok + 8 * rank + warp) * experts;
