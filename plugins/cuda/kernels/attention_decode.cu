@@ -229,6 +229,27 @@ __device__ __forceinline__ void merge_if_last(const Params &p, int b, int g, flo
   }
 }
 
+// One online-softmax step for one row half of a warp's 16 x 16 scores (c0/c1 at e = 0: row lane / 4; c2/c3 at
+// e = 2: that row + 8), given the half's max over this thread's scores: updates the row's running max m and sum
+// l, turns the scores into exp2(s - m), and returns the factor the row's output must be rescaled by.
+__device__ __forceinline__ float softmax_rows(float (&s)[2][4], int e, float mx, float &m, float &l) {
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  const float n = fmaxf(m, mx);
+  const float base = n == -INFINITY ? 0.0f : n;
+  const float a = exp2f(m - base);
+  m = n;
+  float sum = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    s[j][e] = exp2f(s[j][e] - base);
+    s[j][e + 1] = exp2f(s[j][e + 1] - base);
+    sum += s[j][e] + s[j][e + 1];
+  }
+  l = l * a + sum;
+  return a;
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   // 128-byte aligned: at the 16-byte alignment the static arrays left it (832 or 848 bytes in), the same kernel
@@ -337,38 +358,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
           if (e < 2) mx0 = fmaxf(mx0, s[j][e]);
           else mx1 = fmaxf(mx1, s[j][e]);
         }
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-      const float n0 = fmaxf(m0, mx0);
-      const float base0 = n0 == -INFINITY ? 0.0f : n0;
-      const float a0 = exp2f(m0 - base0);
-      m0 = n0;
-      float sum0 = 0.0f, a1 = 1.0f;
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        s[j][0] = exp2f(s[j][0] - base0);
-        s[j][1] = exp2f(s[j][1] - base0);
-        sum0 += s[j][0] + s[j][1];
-      }
-      l0 = l0 * a0 + sum0;
-      if (hi_rows) {
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float n1 = fmaxf(m1, mx1);
-        const float base1 = n1 == -INFINITY ? 0.0f : n1;
-        a1 = exp2f(m1 - base1);
-        m1 = n1;
-        float sum1 = 0.0f;
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          s[j][2] = exp2f(s[j][2] - base1);
-          s[j][3] = exp2f(s[j][3] - base1);
-          sum1 += s[j][2] + s[j][3];
-        }
-        l1 = l1 * a1 + sum1;
-      } else {
-        s[0][2] = s[0][3] = s[1][2] = s[1][3] = 0.0f;
-      }
+      const float a0 = softmax_rows(s, 0, mx0, m0, l0);
+      float a1 = 1.0f;
+      if (hi_rows) a1 = softmax_rows(s, 2, mx1, m1, l1);
+      else s[0][2] = s[0][3] = s[1][2] = s[1][3] = 0.0f;
       if (__any_sync(0xffffffffu, a0 != 1.0f || a1 != 1.0f)) {  // the running max rarely moves after a few tiles
 #pragma unroll
         for (int n = 0; n < D / 8; ++n) {
