@@ -45,8 +45,8 @@ struct Params {
   float *po, *plse;
   unsigned *tickets;  // [B, hkv] split arrivals (splits > 1), zeroed by the validation pass
   int32_t *error_word;
-  int B, hq, hkv, group, bs, mb, nb, splits;
-  PageDivider pages;  // of bs
+  int B, hq, hkv, group, mb, nb, splits;
+  PageDivider pages;  // of the page size BS (pages.size)
   float scale_log2;
   bool grouped, has_local, has_global;
   int64_t local_window, global_window, hint;
@@ -74,7 +74,7 @@ __device__ __forceinline__ KeyWindow key_window(const Params &p, int L) {
   KeyWindow w;
   // The attention kernel reads before the validation verdict is known: never address past the table (a length
   // beyond it is an error the validation raises, and then nothing is written).
-  if (int64_t(L) > int64_t(p.mb) * p.bs) L = p.mb * p.bs;
+  if (int64_t(L) > int64_t(p.mb) * p.pages.size) L = p.mb * p.pages.size;
   w.len = L;
   if (!p.has_local && !p.has_global) {
     w.sink_end = w.window_start = 0;
@@ -109,7 +109,7 @@ __global__ void validate_kernel(const Params p) {
     raise_error(p.error_word, kDecodeHintTooSmall);
     return;
   }
-  const int need = (L + p.bs - 1) / p.bs;
+  const int need = (L + p.pages.size - 1) / p.pages.size;
   if (need > p.mb) {
     raise_error(p.error_word, kDecodeLenBeyondTable);
     return;
@@ -279,8 +279,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
 
   // The first tiles are in flight while Q is read.
   const int32_t *bt_row = p.bt + int64_t(b) * p.mb;
-  const int64_t page_stride = int64_t(p.hkv) * p.bs * D;
-  const int64_t row0 = int64_t(g) * p.bs * D + (threadIdx.x % kChunksOf<D>) * 8;
+  const int64_t page_stride = int64_t(p.hkv) * p.pages.size * D;
+  const int64_t row0 = int64_t(g) * p.pages.size * D + (threadIdx.x % kChunksOf<D>) * 8;
   const T *k_row = static_cast<const T *>(p.k) + row0;
   const T *v_row = static_cast<const T *>(p.v) + row0;
   // Tiles t_begin .. t_begin + kStages - 2 in flight before the loop (one commit group each, empty past
@@ -511,7 +511,6 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.hq = a.hq;
   p.hkv = a.hkv;
   p.group = a.hq / a.hkv;
-  p.bs = a.page_size;
   p.pages = PageDivider::of(a.page_size);
   p.mb = a.max_blocks;
   p.nb = a.num_blocks;
