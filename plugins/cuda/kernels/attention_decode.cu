@@ -7,9 +7,12 @@
 //      streamed through a kStages-deep cp.async pipeline, their block ids read one tile ahead; each of the 4
 //      warps owns 16 keys of a 64-key tile with its own online softmax (fp32, exp2 of log2e-prescaled scores);
 //      the warps merge at the end;
-//   3. merge (splits > 1): the last split of a (sequence, KV head) to finish, found by a ticket, combines the
-//      per-split partial outputs with their log-sum-exps (no merge kernel: its launch and drain measured ~5 us
-//      at B=64 x 4k on H100).
+//   3. merge (splits > 1), with the per-split outputs and log-sum-exps, in one of two ways:
+//      - 2..8 splits whose rows fit a peer buffer (sm_90): the splits of a (sequence, KV head) are one
+//        thread-block cluster; ranks 1.. push their rows into rank 0's shared memory and exit at once, and rank 0
+//        combines them (no workspace round trip, no ticket: B=64 x 4k took 376-379 us against 381 on H100);
+//      - otherwise the last split to finish, found by a ticket, combines the partials the splits wrote to the
+//        workspace (no merge kernel: its launch and drain measured ~5 us at B=64 x 4k on H100).
 // Tiles are kTile consecutive positions. The SWA window keeps keys [0, Wg) and [L-1-Wl, L); only the tiles
 // holding them are visited and masked rows are zero-filled without a read, so masked pages are never read.
 #include <cuda_bf16.h>
@@ -18,6 +21,7 @@
 #include <cfloat>
 
 #include "kernels/attention_decode.h"
+#include "kernels/cluster.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/device_caps.h"
@@ -33,6 +37,8 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kTile = kDecodeTileTokens;  // keys per tile, 16 per warp
 constexpr int kStages = 2;
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kMaxClusterSplits = 8;  // the portable cluster size
+constexpr int kPeerFloats = 2048;     // rank 0's buffer for the other ranks' rows: (splits - 1) x G x D fp32, 8 KiB
 
 static_assert(kTile == kWarps * 16, "each warp owns one k16 slice of keys per tile");
 
@@ -50,6 +56,7 @@ struct Params {
   float scale_log2;
   bool grouped, has_local, has_global;
   int64_t local_window, global_window, hint;
+  bool cluster;  // the splits of one (sequence, KV head) are one thread-block cluster (2..8 CTAs, rank = split)
 };
 
 // The keys a decode query at position L-1 sees: positions [0, sink_end) and [window_start, len), with
@@ -101,7 +108,7 @@ __global__ void validate_kernel(const Params p) {
   allow_dependents();  // the attention kernel streams pages meanwhile and waits for this grid before writing
   const int b = blockIdx.x;
   // The attention kernel takes its split tickets only after this grid completed (wait_for_primary).
-  if (p.splits > 1)
+  if (p.splits > 1 && !p.cluster)
     for (int g = threadIdx.x; g < p.hkv; g += blockDim.x) p.tickets[int64_t(b) * p.hkv + g] = 0u;
   const int L = p.lens[b];
   if (L <= 0) return;
@@ -229,6 +236,14 @@ __device__ __forceinline__ void merge_if_last(const Params &p, int b, int g, flo
   }
 }
 
+// Splits merged in a cluster (2..8 CTAs, rank = split): rank 0's shared memory receives the other ranks'
+// normalised rows [G][D] (fp32) and base-2 LSEs; they arrive on the cluster barrier and exit at once, so their
+// slots take the next CTAs while rank 0 waits for the barrier and combines.
+struct ClusterPeers {
+  float o[kPeerFloats];                  // [rank - 1][G][D]
+  float lse[kMaxClusterSplits - 1][16];  // [rank - 1][row]
+};
+
 // One online-softmax step for one row half of a warp's 16 x 16 scores (c0/c1 at e = 0: row lane / 4; c2/c3 at
 // e = 2: that row + 8), given the half's max over this thread's scores: updates the row's running max m and sum
 // l, turns the scores into exp2(s - m), and returns the factor the row's output must be rescaled by.
@@ -250,12 +265,63 @@ __device__ __forceinline__ float softmax_rows(float (&s)[2][4], int e, float mx,
   return a;
 }
 
+// The cluster merge (see ClusterPeers), after the warp merge left the warps' rows in `red` ([warp][16][D]) with
+// their factors and this split's LSEs. Every rank weighs its warps into its rows: rank 0 into its own shared
+// memory, the others straight into rank 0's; they arrive (release) on the cluster barrier and return, and rank
+// 0, once the barrier completes (exited threads count as arrived), writes `out` unless the validation failed.
+template <typename T, int D>
+__device__ __forceinline__ void merge_in_cluster(const Params &p, int b, int g, float *red,
+                                                 const float (&row_fac)[kWarps][16], const float (&row_lse)[16],
+                                                 ClusterPeers &peers, bool failed) {
+  cluster::wait_acquire();  // every CTA of the cluster has started (the kernel's first arrive)
+  const unsigned rank = cluster::rank();
+  const int n = p.group * D;
+  float *rows = rank == 0 ? red + kWarps * 16 * D : cluster::peer_address(peers.o, 0) + (rank - 1) * n;
+  for (int e = threadIdx.x; e < n; e += kThreads) {
+    const int r = e / D, d = e % D;
+    float acc = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) acc += red[(w * 16 + r) * D + d] * row_fac[w][r];
+    rows[e] = acc;
+  }
+  if (rank != 0) {
+    if (threadIdx.x < p.group) cluster::peer_address(&peers.lse[rank - 1][0], 0)[threadIdx.x] = row_lse[threadIdx.x];
+    cluster::arrive_release();  // every thread releases its own stores into rank 0
+    return;
+  }
+  cluster::arrive_relaxed();  // rank 0 publishes nothing: each thread reads back only its own rows
+  cluster::wait_acquire();    // the peers' rows are visible
+  if (failed) return;  // the validation raised: nothing is written
+  for (int e = threadIdx.x; e < n; e += kThreads) {
+    const int r = e / D;
+    float lse[kMaxClusterSplits], mm = row_lse[r];
+    lse[0] = mm;
+#pragma unroll
+    for (int s = 1; s < kMaxClusterSplits; ++s) {
+      lse[s] = s < p.splits ? peers.lse[s - 1][r] : -INFINITY;
+      mm = fmaxf(mm, lse[s]);
+    }
+    float total = 0.0f, acc = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kMaxClusterSplits; ++s) {
+      if (s < p.splits) {
+        const float w = mm == -INFINITY ? 0.0f : exp2f(lse[s] - mm);
+        total += w;
+        acc += w * (s == 0 ? rows[e] : peers.o[(s - 1) * n + e]);
+      }
+    }
+    static_cast<T *>(p.out)[(int64_t(b) * p.hq + head_of(p, g, r)) * D + e % D] =
+        from_float<T>(total > 0.0f ? acc / total : 0.0f);
+  }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   // 128-byte aligned: at the 16-byte alignment the static arrays left it (832 or 848 bytes in), the same kernel
   // ran 4-12% slower on H100 (B=64 x 4k: 396 / 434 us against 381 / 385 us).
   extern __shared__ __align__(128) unsigned char smem_raw[];
   __shared__ float row_m[kWarps][16], row_l[kWarps][16], row_fac[kWarps][16], row_lse[16];
+  __shared__ ClusterPeers peers;  // cluster merge, rank 0
   T *k_smem = reinterpret_cast<T *>(smem_raw);
   T *v_smem = k_smem + kStages * kTile * D;
 
@@ -270,6 +336,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     return;
   }
 
+  // Peers write into rank 0's shared memory only once every CTA of the cluster has started (waited for there).
+  if (p.cluster) cluster::arrive_relaxed();
   const KeyWindow kw = key_window(p, L);
   const int per_split = (kw.tiles + p.splits - 1) / p.splits;
   const int t_begin = min(kw.tiles, split * per_split), t_end = min(kw.tiles, t_begin + per_split);
@@ -428,6 +496,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
     row_lse[r] = total > 0.0f ? mm + log2f(total) : -INFINITY;
   }
   __syncthreads();
+  if (p.cluster) {
+    merge_in_cluster<T, D>(p, b, g, red, row_fac, row_lse, peers, failed);
+    return;
+  }
   if (failed) return;  // the validation raised: nothing is written
   for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
     const int r = e / D, d = e % D;
@@ -458,7 +530,8 @@ template <typename T, int D> cudaError_t launch_typed(const Params &p, cudaStrea
   const unsigned ctas = unsigned(p.B) * unsigned(p.hkv) * unsigned(p.splits);
   // An op created for one head dim may run another (sizes are per run): the run raises its kernel's limit.
   if (cudaError_t e = allow_dynamic_smem(decode_kernel<T, D>, smem_bytes<T, D>()); e != cudaSuccess) return e;
-  return launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream, p);
+  return launch_dependent(decode_kernel<T, D>, dim3(ctas), dim3(kThreads), smem_bytes<T, D>(), stream,
+                          p.cluster ? unsigned(p.splits) : 1u, p);
 }
 
 template <typename T> cudaError_t launch_dim(const Params &p, int d, cudaStream_t stream) {
@@ -483,6 +556,12 @@ template <typename T> cudaError_t prepare_dim(int d, int *ctas_per_sm) {
 
 size_t attention_decode_workspace_bytes(int64_t rows, int64_t hq, int64_t hkv, int64_t head_dim) {
   return size_t(rows) * (size_t(hq) * size_t(head_dim + 1) * sizeof(float) + size_t(hkv) * sizeof(unsigned));
+}
+
+bool attention_decode_merges_in_cluster(int splits, int group, int head_dim) {
+  int cc = 0;
+  if (current_compute_capability(&cc) != cudaSuccess || cc < 90) return false;
+  return splits >= 2 && splits <= kMaxClusterSplits && (splits - 1) * group * head_dim <= kPeerFloats;
 }
 
 cudaError_t attention_decode_prepare(Dt dtype, int head_dim, int *ctas_per_sm, int *sm_count) {
@@ -522,6 +601,7 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.local_window = a.local_window;
   p.global_window = a.global_window;
   p.hint = a.max_len_hint;
+  p.cluster = attention_decode_merges_in_cluster(a.splits, p.group, a.head_dim);
   validate_kernel<<<unsigned(a.batch), 256, 0, stream>>>(p);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;

@@ -28,9 +28,10 @@ struct DecodeAttnArgs {
   int64_t local_window, global_window;
   int64_t max_len_hint;       // max_total_seq_len, -1 = none
   int splits;                 // flash-decoding splits per (sequence, KV head); 1 = write `out` directly
-  float *partial_o;           // [splits, B, Hq, D] fp32 (splits > 1)
-  float *partial_lse;         // [splits, B, Hq] fp32, log2 domain (splits > 1)
-  unsigned *split_tickets;    // [B, Hkv] (splits > 1; the validation pass zeroes them)
+  // The workspace of a split run that does not merge in a cluster (attention_decode_merges_in_cluster):
+  float *partial_o;           // [splits, B, Hq, D] fp32
+  float *partial_lse;         // [splits, B, Hq] fp32, log2 domain
+  unsigned *split_tickets;    // [B, Hkv] (the validation pass zeroes them)
   int32_t *error_word;        // deferred metadata errors (codes below)
 };
 
@@ -40,6 +41,10 @@ enum DecodeAttnError : int32_t {
   kDecodeBadBlockId = 2,      // an id outside [0, NB) among the needed columns
   kDecodeHintTooSmall = 3,    // L > max_total_seq_len
 };
+
+// Whether a run with `splits` splits per (sequence, KV head) merges them inside a thread-block cluster on the
+// current device (sm_90+, 2..8 splits whose rows fit rank 0's peer buffer). Such a run needs no workspace.
+bool attention_decode_merges_in_cluster(int splits, int group, int head_dim);
 
 // Bytes of workspace for `rows` = sequences × splits partial results and their split tickets (a one-split run
 // needs none).

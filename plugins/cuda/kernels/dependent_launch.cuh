@@ -35,22 +35,32 @@ inline cudaError_t dependent_launch_supported(bool *supported) {
 }
 
 // Launches `kernel` on `stream` as a programmatic dependent of the stream's previous kernel where the device
-// supports it, else as a plain launch.
+// supports it, else as a plain launch; in thread-block clusters of `cluster_x` CTAs along x (1: no cluster;
+// more needs sm_90).
 template <typename... KernelArgs, typename... Args>
 cudaError_t launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                             Args &&...args) {
+                             unsigned cluster_x, Args &&...args) {
   bool supported = false;
   if (cudaError_t e = dependent_launch_supported(&supported); e != cudaSuccess) return e;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (supported) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster_x > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster_x;
+    attr[n].val.clusterDim.y = 1;
+    attr[n++].val.clusterDim.z = 1;
+  }
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = supported ? 1 : 0;
+  cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 

@@ -21,6 +21,7 @@ struct DecodeImpl {
 
 struct Shape {
   int64_t batch, hq, hkv, d, bs, mb;
+  int group() const { return int(hq / std::max<int64_t>(1, hkv)); }
 };
 
 Shape shape_of(const mojo_tensor *const *in) {
@@ -95,7 +96,8 @@ std::string prepare_decode(State &, const mojo_op_sig &sig, void **impl, size_t 
   const int64_t visited = max_visited(s, window_of(sig.attrs, sig.n_attrs, swa));
   for (int64_t b = 1; b <= s.batch; ++b) {
     const int splits = choose_splits(*d, b, s.hkv, visited);
-    if (splits > 1) d->ws_rows = std::max(d->ws_rows, b * splits);
+    if (splits > 1 && !attention_decode_merges_in_cluster(splits, s.group(), int(s.d)))
+      d->ws_rows = std::max(d->ws_rows, b * splits);
   }
   *workspace_bytes = attention_decode_workspace_bytes(d->ws_rows, s.hq, s.hkv, s.d);
   *impl = d;
@@ -138,11 +140,14 @@ std::string run_decode(const Call &c, bool swa) {
   const mojo_attr *hint = common::find_attr(c.attrs, c.n_attrs, "max_total_seq_len");
   a.max_len_hint = hint && hint->count ? hint->i : -1;
   int splits = choose_splits(impl, s.batch, s.hkv, max_visited(s, w));
-  // A run larger than the create-time signature gets fewer splits (one needs no workspace).
-  if (c.workspace == nullptr || s.batch == 0) splits = 1;
-  else splits = int(std::min<int64_t>(splits, std::max<int64_t>(1, impl.ws_rows / s.batch)));
+  // A run larger than the create-time signature gets fewer splits (one needs no workspace, nor does a merge in
+  // a cluster).
+  if (!attention_decode_merges_in_cluster(splits, s.group(), int(s.d))) {
+    if (c.workspace == nullptr || s.batch == 0) splits = 1;
+    else splits = int(std::min<int64_t>(splits, std::max<int64_t>(1, impl.ws_rows / s.batch)));
+  }
   a.splits = splits;
-  if (splits > 1) {
+  if (splits > 1 && !attention_decode_merges_in_cluster(splits, s.group(), int(s.d))) {
     a.partial_o = static_cast<float *>(c.workspace);
     a.partial_lse = a.partial_o + int64_t(splits) * s.batch * s.hq * s.d;
     a.split_tickets = reinterpret_cast<unsigned *>(a.partial_lse + int64_t(splits) * s.batch * s.hq);

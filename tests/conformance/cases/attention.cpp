@@ -256,6 +256,11 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
           cases.push_back(prefill_case("paged_prefill_gqa", dt, g, {150, 0, 37}, {300, 5, 0}, 2, w, true, seed++));
       cases.push_back(decode_case("paged_decode_gqa", dt, s, {1500, 777, 0, 2048}, inter, seed++));
       cases.push_back(decode_case("paged_decode_swa", dt, s, {1500, 777, 0, 2048}, swa_params[0], seed++));
+      // Five splits per (sequence, KV head) in the cuda kernel: merged inside a thread-block cluster at G = 4,
+      // through the workspace at G = 16 (whose rows do not fit the cluster's peer buffer).
+      for (const Shape &g : {s, Shape{16, 1, 128, 16}})
+        cases.push_back(decode_case("paged_decode_gqa", dt, g, {700, 333, 0, 511}, grouped, seed++));
+      cases.push_back(decode_case("paged_decode_swa", dt, s, {700, 333, 0, 511}, swa_params[1], seed++));
     }
 
   // swa_varlen
