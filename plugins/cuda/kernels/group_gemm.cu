@@ -14,6 +14,7 @@
 #include "common.cuh"
 #include "device_error.cuh"
 #include "group_gemm.h"
+#include "mma.cuh"
 
 namespace mojo::cuda {
 namespace {
@@ -94,15 +95,6 @@ __device__ bool find_tile(int64_t cta, int64_t n_tiles, int bm, int bn, int64_t 
 constexpr int kBM = 128, kBN = 128, kBK = 32, kPad = 8;
 constexpr int kThreads = 256;  // 8 warps: 2 (m) x 4 (n), each 64 x 32
 
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
-  const unsigned s = unsigned(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill (rows past the group, K / N tails)
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 template <typename T, bool KN>
 struct TcSmem {
   T a[2][kBM][kBK + kPad];
@@ -129,7 +121,7 @@ __global__ void __launch_bounds__(kThreads, 2) group_gemm_tc(GroupGemmArgs p, co
       const int r = c / (kBK / 8), cc = (c % (kBK / 8)) * 8;
       const int64_t gr = tile.m0 + r, gk = k0 + cc;
       const bool ok = gr < tile.m_end && gk < K;
-      cp_async16(&sm.a[s][r][cc], ok ? x + gr * K + gk : x, ok);
+      cp_async_16(&sm.a[s][r][cc], ok ? x + gr * K + gk : x, ok);
     }
 #pragma unroll
     for (int c = tid; c < kBK * kBN / 8; c += kThreads) {
@@ -137,12 +129,12 @@ __global__ void __launch_bounds__(kThreads, 2) group_gemm_tc(GroupGemmArgs p, co
         const int r = c / (kBN / 8), cc = (c % (kBN / 8)) * 8;
         const int64_t gk = k0 + r, gn = tile.n0 + cc;
         const bool ok = gk < K && gn < N;
-        cp_async16(&sm.b[s][r][cc], ok ? w + gk * N + gn : w, ok);
+        cp_async_16(&sm.b[s][r][cc], ok ? w + gk * N + gn : w, ok);
       } else {
         const int r = c / (kBK / 8), cc = (c % (kBK / 8)) * 8;
         const int64_t gn = tile.n0 + r, gk = k0 + cc;
         const bool ok = gk < K && gn < N;
-        cp_async16(&sm.b[s][r][cc], ok ? w + gn * K + gk : w, ok);
+        cp_async_16(&sm.b[s][r][cc], ok ? w + gn * K + gk : w, ok);
       }
     }
   };
