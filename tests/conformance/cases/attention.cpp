@@ -312,6 +312,17 @@ void add_attention_cases(CaseList &cases, const CaseOptions &opt) {
       h.label += " max_total_seq_len below a length";
       h.expect = MOJO_STATUS_INVALID_ARGUMENT;
       cases.push_back(h);
+      // Long enough for five splits per (sequence, KV head) in the cuda kernel, so the error must also stop its
+      // split merges: inside a thread-block cluster at G = 4, through the workspace at G = 16.
+      for (const Shape &g : {es, Shape{16, 1, 128, 16}}) {
+        OpCase m = decode_case(op, dt, g, {700, 333}, grouped, 93);
+        auto ids = ints_of(m, "block_table");
+        ids[30] = -1;  // column 30 of sequence 0 (L = 700)
+        set_ints(m, "block_table", ids);
+        m.label += " negative block id, split run";
+        m.expect = MOJO_STATUS_INVALID_ARGUMENT;
+        cases.push_back(m);
+      }
     }
     OpCase v = swa_varlen_case(dt, es, {6, 3}, {2, 0}, 0, Win{});
     set_ints(v, "cu_total_seq_lens", {0, 8, 7});
