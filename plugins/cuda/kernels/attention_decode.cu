@@ -236,6 +236,16 @@ __device__ __forceinline__ void merge_if_last(const Params &p, int b, int g, flo
   }
 }
 
+// Element (r, d) of this split's normalised output: the warps' rows in `red` ([warp][16][D]) weighed by the
+// factors of the warp merge.
+template <int D>
+__device__ __forceinline__ float weigh_warps(const float *red, const float (&row_fac)[kWarps][16], int r, int d) {
+  float acc = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) acc += red[(w * 16 + r) * D + d] * row_fac[w][r];
+  return acc;
+}
+
 // Splits merged in a cluster (2..8 CTAs, rank = split): rank 0's shared memory receives the other ranks'
 // normalised rows [G][D] (fp32) and base-2 LSEs; they arrive on the cluster barrier and exit at once, so their
 // slots take the next CTAs while rank 0 waits for the barrier and combines.
@@ -277,13 +287,7 @@ __device__ __forceinline__ void merge_in_cluster(const Params &p, int b, int g, 
   const unsigned rank = cluster::rank();
   const int n = p.group * D;
   float *rows = rank == 0 ? red + kWarps * 16 * D : cluster::peer_address(peers.o, 0) + (rank - 1) * n;
-  for (int e = threadIdx.x; e < n; e += kThreads) {
-    const int r = e / D, d = e % D;
-    float acc = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) acc += red[(w * 16 + r) * D + d] * row_fac[w][r];
-    rows[e] = acc;
-  }
+  for (int e = threadIdx.x; e < n; e += kThreads) rows[e] = weigh_warps<D>(red, row_fac, e / D, e % D);
   if (rank != 0) {
     if (threadIdx.x < p.group) cluster::peer_address(&peers.lse[rank - 1][0], 0)[threadIdx.x] = row_lse[threadIdx.x];
     cluster::arrive_release();  // every thread releases its own stores into rank 0
@@ -503,9 +507,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p) {
   if (failed) return;  // the validation raised: nothing is written
   for (int e = threadIdx.x; e < p.group * D; e += kThreads) {
     const int r = e / D, d = e % D;
-    float acc = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) acc += red[(w * 16 + r) * D + d] * row_fac[w][r];
+    const float acc = weigh_warps<D>(red, row_fac, r, d);
     const int64_t row = int64_t(b) * p.hq + head_of(p, g, r);
     if (p.splits == 1) {
       static_cast<T *>(p.out)[row * D + d] = from_float<T>(acc);
@@ -601,7 +603,7 @@ cudaError_t launch_attention_decode(const DecodeAttnArgs &a, cudaStream_t stream
   p.local_window = a.local_window;
   p.global_window = a.global_window;
   p.hint = a.max_len_hint;
-  p.cluster = attention_decode_merges_in_cluster(a.splits, p.group, a.head_dim);
+  p.cluster = a.merge_in_cluster;
   validate_kernel<<<unsigned(a.batch), 256, 0, stream>>>(p);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;

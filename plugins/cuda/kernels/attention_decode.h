@@ -28,7 +28,8 @@ struct DecodeAttnArgs {
   int64_t local_window, global_window;
   int64_t max_len_hint;       // max_total_seq_len, -1 = none
   int splits;                 // flash-decoding splits per (sequence, KV head); 1 = write `out` directly
-  // The workspace of a split run that does not merge in a cluster (attention_decode_merges_in_cluster):
+  bool merge_in_cluster;      // splits > 1 merge in a thread-block cluster (attention_decode_merges_in_cluster)
+  // The workspace of a split run that does not merge in a cluster:
   float *partial_o;           // [splits, B, Hq, D] fp32
   float *partial_lse;         // [splits, B, Hq] fp32, log2 domain
   unsigned *split_tickets;    // [B, Hkv] (the validation pass zeroes them)

@@ -140,14 +140,17 @@ std::string run_decode(const Call &c, bool swa) {
   const mojo_attr *hint = common::find_attr(c.attrs, c.n_attrs, "max_total_seq_len");
   a.max_len_hint = hint && hint->count ? hint->i : -1;
   int splits = choose_splits(impl, s.batch, s.hkv, max_visited(s, w));
+  bool in_cluster = attention_decode_merges_in_cluster(splits, s.group(), int(s.d));
   // A run larger than the create-time signature gets fewer splits (one needs no workspace, nor does a merge in
   // a cluster).
-  if (!attention_decode_merges_in_cluster(splits, s.group(), int(s.d))) {
+  if (!in_cluster) {
     if (c.workspace == nullptr || s.batch == 0) splits = 1;
     else splits = int(std::min<int64_t>(splits, std::max<int64_t>(1, impl.ws_rows / s.batch)));
+    in_cluster = attention_decode_merges_in_cluster(splits, s.group(), int(s.d));
   }
   a.splits = splits;
-  if (splits > 1 && !attention_decode_merges_in_cluster(splits, s.group(), int(s.d))) {
+  a.merge_in_cluster = in_cluster;
+  if (splits > 1 && !in_cluster) {
     a.partial_o = static_cast<float *>(c.workspace);
     a.partial_lse = a.partial_o + int64_t(splits) * s.batch * s.hq * s.d;
     a.split_tickets = reinterpret_cast<unsigned *>(a.partial_lse + int64_t(splits) * s.batch * s.hq);
