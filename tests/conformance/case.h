@@ -47,6 +47,11 @@ struct Tolerance {
   double atol = 0.0, rtol = 0.0;
   double ptol = 1.0;
   bool exact = false;
+  // Integer outputs ranked by a float output (router ids by their gates): an element that differs still
+  // matches where output `tie_output` agrees at the same index within tie_rtol (relative), i.e. the two
+  // choices were tied to within rounding.
+  int tie_output = -1;
+  double tie_rtol = 0.0;
 
   static Tolerance close(double atol, double rtol) { Tolerance t; t.atol = atol; t.rtol = rtol; return t; }
   static Tolerance bitwise() { Tolerance t; t.exact = true; return t; }

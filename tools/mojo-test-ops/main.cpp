@@ -298,7 +298,9 @@ RunResult run_case(mojo_context *ctx, const OpCase &c, Materialised &m, const st
 // ---- comparison ---------------------------------------------------------------------------------------
 
 // Empty when within tolerance; otherwise a short description of the worst element.
-std::string compare(const std::string &what, const HostTensor &got, const HostTensor &want, const Tolerance &tol) {
+// tie_got / tie_want: the outputs named by tol.tie_output (or null).
+std::string compare(const std::string &what, const HostTensor &got, const HostTensor &want, const Tolerance &tol,
+                    const HostTensor *tie_got = nullptr, const HostTensor *tie_want = nullptr) {
   const int64_t n = want.numel();
   if (got.numel() != n) return what + ": element count differs";
   const int esize = mojo::common::dtype_size(want.dtype());
@@ -323,6 +325,10 @@ std::string compare(const std::string &what, const HostTensor &got, const HostTe
       // Integer codes (quantized values) compared with atol as a number of codes.
       excess = std::fabs(double(got.get_int(i) - want.get_int(i))) - tol.atol;
       ok = excess <= 0;
+      if (!ok && tie_got && tie_want && i < tie_want->numel()) {
+        const double a = tie_got->get(i), b = tie_want->get(i);
+        ok = std::fabs(a - b) <= tol.tie_rtol * std::fabs(b);
+      }
     } else {
       excess = INFINITY;
     }
@@ -496,7 +502,11 @@ Outcome run_one(mojo_context *ctx, const OpCase &c, size_t index, const Options 
     Tolerance tol = c.tolerances.empty() ? Tolerance::bitwise()
                     : i < c.tolerances.size() ? c.tolerances[i] : c.tolerances[0];
     if (opt.self_check) tol = Tolerance::bitwise();
-    if (std::string d = compare("output '" + c.outputs[i].name + "'", test.outputs[i], ref.outputs[i], tol); !d.empty())
+    const bool tie = tol.tie_output >= 0 && size_t(tol.tie_output) < c.outputs.size() && c.outputs[tol.tie_output].present;
+    const HostTensor *tie_got = tie ? &test.outputs[tol.tie_output] : nullptr;
+    const HostTensor *tie_want = tie ? &ref.outputs[tol.tie_output] : nullptr;
+    if (std::string d = compare("output '" + c.outputs[i].name + "'", test.outputs[i], ref.outputs[i], tol, tie_got, tie_want);
+        !d.empty())
       return fail(opt.self_check ? "nondeterministic: " + d : d);
   }
   for (size_t i = 0; i < c.inputs.size(); ++i) {

@@ -30,14 +30,15 @@ inline cudaError_t current_compute_capability(int *cc) {
   return cudaSuccess;
 }
 
-// Opts `kernel` into `bytes` of dynamic shared memory (above the 48 KiB default) on the current device. The
-// runtime call is made once per (kernel, device) and again only for a larger size: launches ask every time,
-// and cudaFuncSetAttribute is a driver call that each launch used to pay.
-inline cudaError_t allow_dynamic_smem(const void *kernel, size_t bytes) {
+// Raises a function attribute of `kernel` to at least `value` on the current device. The runtime call is made
+// once per (kernel, device, attribute) and again only for a larger value: launches ask every time, and
+// cudaFuncSetAttribute is a driver call that each launch used to pay.
+inline cudaError_t raise_func_attribute(const void *kernel, cudaFuncAttribute attr, int value) {
   struct Raised {
     const void *kernel;
     int device;
-    size_t bytes;
+    cudaFuncAttribute attr;
+    int value;
   };
   static std::mutex mutex;
   static std::vector<Raised> raised;
@@ -46,14 +47,17 @@ inline cudaError_t allow_dynamic_smem(const void *kernel, size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex);
   Raised *known = nullptr;
   for (Raised &r : raised)
-    if (r.kernel == kernel && r.device == dev) known = &r;
-  if (known && known->bytes >= bytes) return cudaSuccess;
-  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-      e != cudaSuccess)
-    return e;
-  if (known) known->bytes = bytes;
-  else raised.push_back({kernel, dev, bytes});
+    if (r.kernel == kernel && r.device == dev && r.attr == attr) known = &r;
+  if (known && known->value >= value) return cudaSuccess;
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, attr, value); e != cudaSuccess) return e;
+  if (known) known->value = value;
+  else raised.push_back({kernel, dev, attr, value});
   return cudaSuccess;
+}
+
+// Opts `kernel` into `bytes` of dynamic shared memory (above the 48 KiB default) on the current device.
+inline cudaError_t allow_dynamic_smem(const void *kernel, size_t bytes) {
+  return raise_func_attribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
 }
 template <class... Args> cudaError_t allow_dynamic_smem(void (*kernel)(Args...), size_t bytes) {
   return allow_dynamic_smem(reinterpret_cast<const void *>(kernel), bytes);

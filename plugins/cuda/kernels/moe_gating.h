@@ -35,6 +35,21 @@ GatingFast plan_moe_gating_fast(Dt dtype, int64_t tokens, int64_t hidden, int64_
 // Whether the current device runs the cluster kernel (compiled for sm_90 only).
 bool moe_gating_fast_available();
 
+// Whole-weight cluster path (bf16 input, sm_90, kernels/moe_gating_cluster.cu): clusters of `cluster` CTAs own
+// 16 tokens and the whole gate weight, `expert_groups` x (cluster / expert_groups) hidden splits, `experts_per_cta`
+// (32 or 64) experts per CTA, at most `kmax` k-steps of 16 hidden rows each. cluster == 0: the path does not
+// apply (dtype, sizes or shared memory). No workspace, no counters.
+struct GatingCluster {
+  int cluster, expert_groups, experts_per_cta;
+  int64_t kmax;
+  size_t smem_bytes;
+};
+GatingCluster plan_moe_gating_cluster(Dt dtype, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k,
+                                      int cluster);
+// The cluster size the current device schedules for these sizes: 16 (non-portable) where it fits, else 8, or 0
+// (no sm_90 code, or neither fits).
+int moe_gating_cluster_size(Dt dtype, int64_t hidden, int64_t experts, int64_t top_k);
+
 struct GatingArgs {
   Dt dtype;
   int64_t tokens, hidden, experts, top_k;
@@ -46,7 +61,9 @@ struct GatingArgs {
   unsigned int *counters; // kGatingCounters zeroed words, left zeroed
   GatingSplit split;      // used when fast.expert_tile == 0
   GatingFast fast;
+  GatingCluster cl;       // taken first when cl.cluster != 0
 };
 cudaError_t launch_moe_gating(const GatingArgs &a, cudaStream_t stream);
+cudaError_t launch_moe_gating_cluster(const GatingArgs &a, cudaStream_t stream);
 
 }  // namespace mojo::cuda

@@ -1,6 +1,7 @@
 // moe_gating: the fused router of kernels/moe_gating.h. create sizes the workspace (split-K or cluster partials,
 // whichever path the signature takes; the larger) and allocates the zeroed completion counters (the kernels
-// leave them zeroed). A run takes the tensor-core path where it applies and the workspace holds its partials.
+// leave them zeroed). A run takes the whole-weight cluster path where the gate weight fits one cluster, else the
+// tensor-core path where it applies and the workspace holds its partials, else the general path.
 #include <algorithm>
 #include <cstdint>
 
@@ -15,6 +16,8 @@ struct GatingPlan {
   int block_slots = 0;  // blocks the GPU runs at once (2 per SM)
   int sms = 0;
   bool fast = false;     // the cluster kernel runs on this device (sm_90)
+  int cluster = 0;       // whole-weight cluster path: its cluster size for the create-time sizes (0: none)
+  size_t cluster_smem = 0;  // ... and the shared memory that size was checked with
 };
 
 constexpr size_t kUnboundedWorkspace = size_t(1) << 40;
@@ -29,6 +32,14 @@ std::string prepare_gating(State &, const mojo_op_sig &sig, void **impl, size_t 
   if (e.empty()) e = cuda_message(cudaMalloc(&plan->counters, kGatingCounters * sizeof(unsigned int)));
   if (e.empty()) e = cuda_message(cudaMemset(plan->counters, 0, kGatingCounters * sizeof(unsigned int)));
   plan->fast = e.empty() && moe_gating_fast_available();
+  if (plan->fast) {
+    const mojo_attr *k = sig_attr(sig, "top_k");  // required by the schema
+    const int64_t top_k = k ? k->i : 0;
+    plan->cluster = moe_gating_cluster_size(dt_of(x), cols_of(x), w->shape[1], top_k);
+    if (plan->cluster)
+      plan->cluster_smem =
+          plan_moe_gating_cluster(dt_of(x), 1, cols_of(x), w->shape[1], top_k, plan->cluster).smem_bytes;
+  }
   plan->block_slots = 2 * sms;
   plan->sms = sms;
   const GatingSplit split =
@@ -66,9 +77,15 @@ std::string moe_gating(const Call &c) {
   const size_t ws_floats = c.workspace_bytes / sizeof(float);
   const bool aligned = ((reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.weight) |
                          reinterpret_cast<uintptr_t>(a.partial)) & 15) == 0;
-  if (plan->fast && aligned)
+  const bool operands_aligned =
+      ((reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.weight)) & 15) == 0;
+  if (plan->cluster && operands_aligned) {
+    a.cl = plan_moe_gating_cluster(a.dtype, a.tokens, a.hidden, a.experts, a.top_k, plan->cluster);
+    if (a.cl.smem_bytes > plan->cluster_smem) a.cl = GatingCluster{};  // sizes the create-time check did not cover
+  }
+  if (plan->fast && aligned && a.cl.cluster == 0)
     a.fast = plan_moe_gating_fast(a.dtype, a.tokens, a.hidden, a.experts, plan->sms, ws_floats);
-  if (a.fast.expert_tile == 0)
+  if (a.cl.cluster == 0 && a.fast.expert_tile == 0)
     a.split = plan_moe_gating(a.tokens, a.hidden, a.experts, plan->block_slots, ws_floats);
   return cuda_message(launch_moe_gating(a, c.stream));
 }
