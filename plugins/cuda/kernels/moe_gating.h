@@ -46,9 +46,9 @@ struct GatingCluster {
 };
 GatingCluster plan_moe_gating_cluster(Dt dtype, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k,
                                       int cluster);
-// The cluster size the current device schedules for these sizes: 16 (non-portable) where it fits, else 8, or 0
-// (no sm_90 code, or neither fits).
-int moe_gating_cluster_size(Dt dtype, int64_t hidden, int64_t experts, int64_t top_k);
+// The plan (for any token count) with the largest cluster the current device schedules for these sizes: 16
+// (non-portable) where it fits, else 8; cluster == 0 where there is no sm_90 code or neither fits.
+GatingCluster plan_moe_gating_cluster_for_device(Dt dtype, int64_t hidden, int64_t experts, int64_t top_k);
 
 struct GatingArgs {
   Dt dtype;

@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(kThreads) gating_cluster_kernel(GatingArgs a) 
   }
 #else
   (void)a;
-  __trap();  // launched only where moe_gating_cluster_size() found the sm_90 code
+  __trap();  // launched only where plan_moe_gating_cluster_for_device() found the sm_90 code
 #endif
 }
 
@@ -264,11 +264,11 @@ GatingCluster plan_moe_gating_cluster(Dt dtype, int64_t tokens, int64_t hidden, 
   return p;
 }
 
-int moe_gating_cluster_size(Dt dtype, int64_t hidden, int64_t experts, int64_t top_k) {
+GatingCluster plan_moe_gating_cluster_for_device(Dt dtype, int64_t hidden, int64_t experts, int64_t top_k) {
   cudaFuncAttributes fa{};
   if (cudaFuncGetAttributes(&fa, gating_cluster_kernel<64>) != cudaSuccess || fa.binaryVersion < 90) {
     (void)cudaGetLastError();  // no sm_90 image for this device: not an error of the op
-    return 0;
+    return {};
   }
   for (int c : {16, 8}) {
     const GatingCluster p = plan_moe_gating_cluster(dtype, 16, hidden, experts, top_k, c);
@@ -279,10 +279,10 @@ int moe_gating_cluster_size(Dt dtype, int64_t hidden, int64_t experts, int64_t t
     cudaLaunchAttribute attr;
     const cudaLaunchConfig_t cfg = config_for(p, 16, nullptr, &attr);
     int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, kernel_for(p.experts_per_cta), &cfg) == cudaSuccess && n > 0) return c;
+    if (cudaOccupancyMaxActiveClusters(&n, kernel_for(p.experts_per_cta), &cfg) == cudaSuccess && n > 0) return p;
     (void)cudaGetLastError();
   }
-  return 0;
+  return {};
 }
 
 cudaError_t launch_moe_gating_cluster(const GatingArgs &a, cudaStream_t stream) {

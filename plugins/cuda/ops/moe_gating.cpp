@@ -35,10 +35,9 @@ std::string prepare_gating(State &, const mojo_op_sig &sig, void **impl, size_t 
   if (plan->fast) {
     const mojo_attr *k = sig_attr(sig, "top_k");  // required by the schema
     const int64_t top_k = k ? k->i : 0;
-    plan->cluster = moe_gating_cluster_size(dt_of(x), cols_of(x), w->shape[1], top_k);
-    if (plan->cluster)
-      plan->cluster_smem =
-          plan_moe_gating_cluster(dt_of(x), 1, cols_of(x), w->shape[1], top_k, plan->cluster).smem_bytes;
+    const GatingCluster cl = plan_moe_gating_cluster_for_device(dt_of(x), cols_of(x), w->shape[1], top_k);
+    plan->cluster = cl.cluster;
+    plan->cluster_smem = cl.smem_bytes;
   }
   plan->block_slots = 2 * sms;
   plan->sms = sms;
@@ -75,10 +74,9 @@ std::string moe_gating(const Call &c) {
   a.counters = plan->counters;
   // A run with more tokens than the signature at create splits less (the workspace bounds the partials).
   const size_t ws_floats = c.workspace_bytes / sizeof(float);
-  const bool aligned = ((reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.weight) |
-                         reinterpret_cast<uintptr_t>(a.partial)) & 15) == 0;
   const bool operands_aligned =
       ((reinterpret_cast<uintptr_t>(a.x) | reinterpret_cast<uintptr_t>(a.weight)) & 15) == 0;
+  const bool aligned = operands_aligned && (reinterpret_cast<uintptr_t>(a.partial) & 15) == 0;
   if (plan->cluster && operands_aligned) {
     a.cl = plan_moe_gating_cluster(a.dtype, a.tokens, a.hidden, a.experts, a.top_k, plan->cluster);
     if (a.cl.smem_bytes > plan->cluster_smem) a.cl = GatingCluster{};  // sizes the create-time check did not cover
