@@ -70,6 +70,9 @@ void add_moe_cases(CaseList &cases, const CaseOptions &opt) {
       // Decode-sized bf16 routers: one token, four full 64-token blocks, a ragged last block with H = 1040.
       for (Grid g : {Grid{256, 8, 4096, 1}, Grid{128, 6, 2048, 256}, Grid{128, 8, 1040, 200}})
         grid.push_back({g, MOJO_DT_BF16});
+      // Routers whose weight does not fit one cluster: a ragged last 64-token block, 512 experts, K > 32.
+      for (Grid g : {Grid{256, 8, 7168, 200}, Grid{512, 8, 4096, 64}, Grid{256, 40, 2048, 70}})
+        grid.push_back({g, MOJO_DT_BF16});
       grid.push_back({{16, 4, 1024, 0}, MOJO_DT_BF16});
     }
     for (auto [g, dt] : grid) {
