@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "sm90_asm.cuh"
+
 namespace mojo::cuda::cluster {
 
 // This CTA's rank in its cluster (0 without a cluster).
@@ -19,21 +21,9 @@ __device__ __forceinline__ unsigned rank() {
 // Split cluster barrier: arrive without waiting, releasing this thread's earlier writes at cluster scope (or
 // relaxed: nothing to publish); wait returns once every non-exited thread of the cluster has arrived, acquiring
 // what they released. A thread alternates arrive and wait; a CTA may exit after arriving.
-__device__ __forceinline__ void arrive_relaxed() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.relaxed;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void arrive_release() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.release;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wait_acquire() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.wait.acquire;\n" ::: "memory");
-#endif
-}
+__device__ __forceinline__ void arrive_relaxed() { MOJO_SM90_ASM("barrier.cluster.arrive.relaxed"); }
+__device__ __forceinline__ void arrive_release() { MOJO_SM90_ASM("barrier.cluster.arrive.release"); }
+__device__ __forceinline__ void wait_acquire() { MOJO_SM90_ASM("barrier.cluster.wait.acquire"); }
 
 // The generic address of `p` (this CTA's shared memory) in the shared memory of the cluster's CTA `peer`.
 template <typename X> __device__ __forceinline__ X *peer_address(X *p, unsigned peer) {

@@ -11,20 +11,13 @@
 #include <utility>
 
 #include "device_caps.h"
+#include "sm90_asm.cuh"
 
 namespace mojo::cuda {
 
-__device__ __forceinline__ void allow_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
+__device__ __forceinline__ void allow_dependents() { MOJO_SM90_ASM("griddepcontrol.launch_dependents"); }
 
-__device__ __forceinline__ void wait_for_primary() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
+__device__ __forceinline__ void wait_for_primary() { MOJO_SM90_ASM("griddepcontrol.wait"); }
 
 // Whether the current device takes programmatic dependent launches (compute capability 9.0+).
 inline cudaError_t dependent_launch_supported(bool *supported) {
