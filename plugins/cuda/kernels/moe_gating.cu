@@ -28,6 +28,7 @@
 #include "mma.cuh"
 #include "moe_gating.h"
 #include "moe_gating_mma.cuh"
+#include "moe_gating_route.cuh"
 
 namespace mojo::cuda {
 namespace {
@@ -43,12 +44,6 @@ __host__ __device__ inline int rows_per_stage(int64_t experts) {
 }
 
 constexpr int kRouteKeys = int(kGatingMaxExperts / 32);  // logits per lane
-
-// The expert of a lane's key slot i: lane + 32 i, or with kQuads 4 (lane + 32 (i / 4)) + i % 4 (float4 rows).
-// Either way a lane's experts ascend with i.
-template <bool kQuads> __device__ __forceinline__ int slot_expert(int lane, int i) {
-  return kQuads ? 4 * (lane + 32 * (i >> 2)) + (i & 3) : lane + 32 * i;
-}
 
 // One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert; the held
 // slots are a prefix): descending logit (= descending softmax probability), ties toward the lower expert;
@@ -408,15 +403,22 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
         }
       }
     }
-    uint32_t key[kRouteKeys] = {};
-    uint32_t avail = 0;
+    int32_t *ids = a.ids + t * a.top_k;
+    float *gates = a.gates + t * a.top_k;
+    if (experts <= kWarpRouteMaxExperts && a.top_k <= kWarpRouteMaxK) {
+      if (experts <= 128) route_warp<true, 4>(v, int(experts), int(a.top_k), ids, gates);
+      else route_warp<true, 8>(v, int(experts), int(a.top_k), ids, gates);
+    } else {
+      uint32_t key[kRouteKeys] = {};
+      uint32_t avail = 0;
 #pragma unroll
-    for (int i = 0; i < kRouteKeys; ++i)
-      if (slot_expert<true>(lane, i) < experts) {
-        key[i] = order_key(v[i]);
-        avail |= 1u << i;
-      }
-    route_keys<true>(key, avail, int(experts), int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
+      for (int i = 0; i < kRouteKeys; ++i)
+        if (slot_expert<true>(lane, i) < experts) {
+          key[i] = order_key(v[i]);
+          avail |= 1u << i;
+        }
+      route_keys<true>(key, avail, int(experts), int(a.top_k), ids, gates);
+    }
   }
   cluster.barrier_wait();
 #else

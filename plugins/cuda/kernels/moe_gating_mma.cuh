@@ -1,6 +1,6 @@
-// Device pieces shared by the tensor-core MoE routers (kernels/moe_gating.cu, kernels/moe_gating_cluster.cu):
-// order keys of logits, and the k-step that multiplies an fp32 weight tile, split into bf16 hi + lo, against bf16
-// tokens on m16n8k16 tensor cores.
+// Device pieces shared by the tensor-core MoE routers (kernels/moe_gating.cu, kernels/moe_gating_cluster.cu): the
+// k-step that multiplies an fp32 weight tile, split into bf16 hi + lo, against bf16 tokens on m16n8k16 tensor
+// cores. (Their routing pieces are in moe_gating_route.cuh.)
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,15 +10,6 @@
 #include "mma.cuh"
 
 namespace mojo::cuda {
-
-// Order-preserving bits of a logit (-0 folded into +0, so equal logits tie and go to the lower expert).
-__device__ __forceinline__ uint32_t order_key(float v) {
-  const uint32_t u = __float_as_uint(v + 0.0f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-__device__ __forceinline__ float key_value(uint32_t k) {
-  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
-}
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
