@@ -135,6 +135,8 @@ def main():
             f"| {cell(torch_us.get('best'))} | {cell(best / us if best and us else None, '{:.2f}×')} "
             f"| {cell(row.get('us_per_call_eager'))} | {cell(row.get('us_per_call_graph'))} |")
         row["torch_us"] = torch_us
+        if a.rounds > 1:
+            row["torch_us_rounds"] = [t[i] for t in torch_rounds]
     table = "\n".join(lines)
     print(table)
     with open(os.path.join(a.out, f"bench{suffix}.md"), "w") as f:
