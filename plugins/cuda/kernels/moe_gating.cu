@@ -45,80 +45,6 @@ __host__ __device__ inline int rows_per_stage(int64_t experts) {
 
 constexpr int kRouteKeys = int(kGatingMaxExperts / 32);  // logits per lane
 
-// One warp routes one token from its logits as order keys (bit i of avail: slot i holds an expert; the held
-// slots are a prefix): descending logit (= descending softmax probability), ties toward the lower expert;
-// gates = exp(l - max) of the chosen experts over their sum. Each lane first sorts its S slots (a stable
-// odd-even transposition network: equal keys keep their ascending experts, empty slots stay last), so a round
-// is one warp max of the lane heads and one ballot of the lanes holding it; only a tie across lanes pays a warp
-// min of their experts. The winner pops its head. Measured on H100 (top-8, one warp per token): 2,554 against
-// 4,671 cycles per token for E=128 and 3,519 against 5,917 for E=256 with the earlier per-round scan of every
-// slot and two redux per round, with identical ids and gates (docs/decisions/cuda_sampling.md).
-template <bool kQuads, int S>
-__device__ void route_sorted(const uint32_t (&key)[kRouteKeys], uint32_t avail, int top_k, int32_t *ids,
-                             float *gates) {
-  const int lane = threadIdx.x & 31;
-  uint32_t k[S], e[S];
-#pragma unroll
-  for (int i = 0; i < S; ++i) {
-    k[i] = (avail >> i) & 1u ? key[i] : 0u;
-    e[i] = uint32_t(slot_expert<kQuads>(lane, i));
-  }
-  int left = __popc(avail & ((1u << S) - 1u));  // slots not yet taken
-#pragma unroll
-  for (int pass = 0; pass < S; ++pass)
-#pragma unroll
-    for (int i = pass & 1; i + 1 < S; i += 2)
-      if (k[i + 1] > k[i]) {
-        const uint32_t tk = k[i], te = e[i];
-        k[i] = k[i + 1];
-        e[i] = e[i + 1];
-        k[i + 1] = tk;
-        e[i + 1] = te;
-      }
-  float mx = 0.0f, sum = 0.0f;
-  float held = 0.0f;  // lane l keeps round l's gate (l < 32): no global round trip for the normalisation
-  for (int j = 0; j < top_k; ++j) {
-    const uint32_t top = __reduce_max_sync(0xffffffffu, left > 0 ? k[0] : 0u);
-    const unsigned holders = __ballot_sync(0xffffffffu, left > 0 && k[0] == top);
-    int winner = __ffs(holders) - 1;
-    if (holders & (holders - 1u)) {  // equal logits in several lanes: the lowest expert
-      const uint32_t low = __reduce_min_sync(0xffffffffu, (holders >> lane) & 1u ? e[0] : UINT_MAX);
-      winner = __ffs(__ballot_sync(0xffffffffu, ((holders >> lane) & 1u) && e[0] == low)) - 1;
-    }
-    if (lane == winner) {
-      ids[j] = int32_t(e[0]);
-#pragma unroll
-      for (int i = 0; i + 1 < S; ++i) {
-        k[i] = k[i + 1];
-        e[i] = e[i + 1];
-      }
-      k[S - 1] = 0u;
-      --left;
-    }
-    if (holders == 0u && lane == 0) ids[j] = -1;  // no expert left: top_k > E, refused before launch
-    const float v = key_value(top);
-    if (j == 0) mx = v;
-    const float ev = expf(v - mx);
-    sum += ev;
-    if (j < 32) {
-      if (lane == j) held = ev;
-    } else if (lane == 0) {
-      gates[j] = ev;
-    }
-  }
-  __syncwarp();
-  for (int j = lane; j < top_k; j += 32) gates[j] = (j < 32 ? held : gates[j]) / sum;
-}
-
-// The sort's size from E: the slots a lane can hold (4 up to 128 experts, 8 up to 256, else 16).
-template <bool kQuads>
-__device__ void route_keys(const uint32_t (&key)[kRouteKeys], uint32_t avail, int experts, int top_k, int32_t *ids,
-                           float *gates) {
-  if (experts <= 128) route_sorted<kQuads, 4>(key, avail, top_k, ids, gates);
-  else if (experts <= 256) route_sorted<kQuads, 8>(key, avail, top_k, ids, gates);
-  else route_sorted<kQuads, kRouteKeys>(key, avail, top_k, ids, gates);
-}
-
 // Routes one token from its E logits in shared memory.
 __device__ void route_token(const float *logits, int experts, int top_k, int32_t *ids, float *gates) {
   const int lane = threadIdx.x & 31;
@@ -403,22 +329,7 @@ __global__ void __launch_bounds__(kFastThreads) gating_fast_kernel(GatingArgs a)
         }
       }
     }
-    int32_t *ids = a.ids + t * a.top_k;
-    float *gates = a.gates + t * a.top_k;
-    if (experts <= kWarpRouteMaxExperts && a.top_k <= kWarpRouteMaxK) {
-      if (experts <= 128) route_warp<true, 4>(v, int(experts), int(a.top_k), ids, gates);
-      else route_warp<true, 8>(v, int(experts), int(a.top_k), ids, gates);
-    } else {
-      uint32_t key[kRouteKeys] = {};
-      uint32_t avail = 0;
-#pragma unroll
-      for (int i = 0; i < kRouteKeys; ++i)
-        if (slot_expert<true>(lane, i) < experts) {
-          key[i] = order_key(v[i]);
-          avail |= 1u << i;
-        }
-      route_keys<true>(key, avail, int(experts), int(a.top_k), ids, gates);
-    }
+    route_logits<true>(v, int(experts), int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
   }
   cluster.barrier_wait();
 #else

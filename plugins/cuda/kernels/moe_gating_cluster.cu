@@ -4,8 +4,8 @@
 // hidden dimension, so the weight streams once per cluster at 1/16 of it per SM. Each warp loads and multiplies
 // its own k-steps (W split into bf16 hi + lo, as in kernels/moe_gating.cu), the CTA sums its warps, and every
 // (token, expert) partial goes straight into the shared memory of the rank that routes the token. After one
-// cluster barrier that rank sums the hidden splits in order and routes: one warp per token with the logits in
-// registers (route_warp) for E <= 256 and top_k <= 32, else rank counting over the whole CTA.
+// cluster barrier, one warp of that rank per token sums the hidden splits in order into registers and routes
+// them (route_logits, kernels/moe_gating_route.cuh).
 // Deterministic: fixed summation orders.
 #include <math.h>
 
@@ -28,14 +28,12 @@ constexpr size_t kSmemLimit = 200 * 1024;
 
 // Shared memory of one CTA (byte offsets): the staged weight [kmax * 16][EPC + 4] fp32 and tokens
 // [TG][kmax * 16 + 8] bf16 (the gating_kstep layouts), the warps' partials [warps][TG][EPC + 4], what the peers
-// send for the tokens this rank routes [TG / cluster][hidden splits][E], then for routing the logits [E], their
-// keys [E] and the chosen (logit, expert) pairs [K].
+// send for the tokens this rank routes [TG / cluster][hidden splits][E].
 struct Layout {
-  size_t xs, red, recv, vals, keys, sel, total;
+  size_t xs, red, recv, total;
 };
 __host__ __device__ inline size_t align16(size_t v) { return (v + 15) / 16 * 16; }
-__host__ __device__ inline Layout layout(int epc, int tg, int64_t kmax, int cluster, int splits, int64_t experts,
-                                         int64_t top_k) {
+__host__ __device__ inline Layout layout(int epc, int tg, int64_t kmax, int cluster, int splits, int64_t experts) {
   Layout l{};
   size_t o = size_t(kmax) * 16 * size_t(epc + 4) * 4;
   l.xs = o;
@@ -43,52 +41,11 @@ __host__ __device__ inline Layout layout(int epc, int tg, int64_t kmax, int clus
   l.red = o;
   o += size_t(kWarps) * size_t(tg) * size_t(epc + 4) * 4;
   l.recv = o;
-  o = align16(o + size_t(tg / cluster) * size_t(splits) * size_t(experts) * 4);
-  l.vals = o;
-  o += size_t(experts) * 4;
-  l.keys = o;
-  o += size_t(experts) * 4;
-  l.sel = o;
-  l.total = o + size_t(top_k) * 8;
+  l.total = o + size_t(tg / cluster) * size_t(splits) * size_t(experts) * 4;
   return l;
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-
-// One CTA routes one token from its logits vals[E] and keys[E] (E > kWarpRouteMaxExperts or top_k >
-// kWarpRouteMaxK; route_warp otherwise). Expert e's rank is the number of larger keys
-// (the tpe threads of an expert split the keys in 16-byte groups and add their counts), so the ranks below K
-// are the choice, in order, each slot written once (also for NaN bit patterns). Gates: exp(l - top) of the
-// chosen over their sum, where top is rank 0's logit.
-__device__ void route_ranked(const float *vals, const uint32_t *keys, int experts, int top_k, float2 *sel,
-                             int32_t *ids, float *gates) {
-  const int tid = int(threadIdx.x);
-  int tpe = 1;  // threads per expert: the whole CTA counts
-  while (tpe < 8 && experts * tpe * 2 <= kThreads) tpe *= 2;
-  for (int base = 0; base < experts; base += kThreads / tpe) {
-    const int e = base + tid / tpe, sub = tid % tpe;
-    const uint32_t mine = e < experts ? keys[e] : 0u;
-    int above = 0;
-#pragma unroll 8
-    for (int b = sub; b < experts / 4; b += tpe) {  // E is a multiple of 32
-      const uint4 k = reinterpret_cast<const uint4 *>(keys)[b];
-      above += int(k.x > mine) + int(k.y > mine) + int(k.z > mine) + int(k.w > mine);
-    }
-    for (int o = 1; o < tpe; o <<= 1) above += __shfl_xor_sync(0xffffffffu, above, o);
-    if (e < experts && sub == 0 && above < top_k) sel[above] = make_float2(vals[e], __int_as_float(e));
-  }
-  __syncthreads();
-  if (tid >= 32) return;
-  const float top = sel[0].x;
-  float sum = 0.0f;
-  for (int j = tid; j < top_k; j += 32) sum += expf(sel[j].x - top);
-  sum = warp_sum(sum);
-  for (int j = tid; j < top_k; j += 32) {
-    const float2 v = sel[j];
-    ids[j] = __float_as_int(v.y);
-    gates[j] = expf(v.x - top) / sum;
-  }
-}
 
 // One warp sums a token's hidden splits part[splits][E] in order (lane l: experts l + 32 i) and routes it.
 template <int S>
@@ -101,7 +58,7 @@ __device__ void route_split_sums(const float *part, int splits, int experts, int
 #pragma unroll
     for (int i = 0; i < S; ++i)
       if (lane + 32 * i < experts) v[i] += part[s * experts + lane + 32 * i];
-  route_warp<false, S>(v, experts, top_k, ids, gates);
+  route_logits<false>(v, experts, top_k, ids, gates);
 }
 
 #endif
@@ -122,14 +79,11 @@ __global__ void __launch_bounds__(kThreads) gating_cluster_kernel(GatingArgs a) 
   const int ks = int(hidden / 16), kb = int(int64_t(split) * ks / splits);
   const int kn = int(int64_t(split + 1) * ks / splits) - kb;  // this CTA's k-steps
   const int kmax = int(a.cl.kmax), xstride = kmax * 16 + 8;
-  const Layout l = layout(EPC, kTG, kmax, csize, splits, experts, a.top_k);
+  const Layout l = layout(EPC, kTG, kmax, csize, splits, experts);
   float *ws = reinterpret_cast<float *>(smem);
   auto *xs = reinterpret_cast<__nv_bfloat16 *>(smem + l.xs);
   float *red = reinterpret_cast<float *>(smem + l.red);
   float *recv = reinterpret_cast<float *>(smem + l.recv);
-  float *vals = reinterpret_cast<float *>(smem + l.vals);
-  auto *keys = reinterpret_cast<uint32_t *>(smem + l.keys);
-  auto *sel = reinterpret_cast<float2 *>(smem + l.sel);
 
   // Warp w owns local k-steps w, w + 8, ...: it loads them itself (one cp.async group each, tokens past N read
   // as zeros) and multiplies each as it lands, with no CTA barrier before the reduction. Per lane the sources
@@ -197,29 +151,15 @@ __global__ void __launch_bounds__(kThreads) gating_cluster_kernel(GatingArgs a) 
   cluster::arrive_release();  // every thread releases its own remote stores
   cluster::wait_acquire();    // phase 2: the partials of this rank's tokens have all arrived
 
-  if (experts <= kWarpRouteMaxExperts && a.top_k <= kWarpRouteMaxK) {  // warp w routes slot w
-    const int64_t t = t0 + int64_t(warp) * csize + rank;
-    if (warp < kTG / csize && t < a.tokens) {
-      const float *part = recv + warp * splits * experts;
-      if (experts <= 128) route_split_sums<4>(part, splits, experts, int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
-      else route_split_sums<8>(part, splits, experts, int(a.top_k), a.ids + t * a.top_k, a.gates + t * a.top_k);
-    }
-    return;
-  }
-  const uint32_t index_mask = index_mask_for(experts);
-  for (int slot = 0; slot < kTG / csize; ++slot) {
-    const int64_t t = t0 + int64_t(slot) * csize + rank;
-    if (t >= a.tokens) break;  // the same for the whole CTA
-    const float *part = recv + slot * splits * experts;
-    for (int e = tid; e < experts; e += kThreads) {
-      float v = part[e];
-      for (int s = 1; s < splits; ++s) v += part[s * experts + e];  // hidden splits in order
-      vals[e] = v;
-      keys[e] = route_key(v, e, index_mask);
-    }
-    __syncthreads();
-    route_ranked(vals, keys, experts, int(a.top_k), sel, a.ids + t * a.top_k, a.gates + t * a.top_k);
-    __syncthreads();  // vals, keys and sel are reused by the next slot
+  // Warp w routes slot w: token t0 + w cluster + rank.
+  const int64_t t = t0 + int64_t(warp) * csize + rank;
+  if (warp < kTG / csize && t < a.tokens) {
+    const float *part = recv + warp * splits * experts;
+    int32_t *ids = a.ids + t * a.top_k;
+    float *gates = a.gates + t * a.top_k;
+    if (experts <= 128) route_split_sums<4>(part, splits, experts, int(a.top_k), ids, gates);
+    else if (experts <= 256) route_split_sums<8>(part, splits, experts, int(a.top_k), ids, gates);
+    else route_split_sums<16>(part, splits, experts, int(a.top_k), ids, gates);
   }
 #else
   (void)a;
@@ -272,7 +212,7 @@ GatingCluster plan_moe_gating_cluster(Dt dtype, int64_t tokens, int64_t hidden, 
   const int64_t ks = hidden / 16;
   if (ks < splits) return p;
   const int64_t kmax = (ks + splits - 1) / splits;
-  const Layout l = layout(epc, int(tg), kmax, cluster, splits, experts, top_k);
+  const Layout l = layout(epc, int(tg), kmax, cluster, splits, experts);
   if (l.total > kSmemLimit) return p;
   p.cluster = cluster;
   p.expert_groups = int(groups);
