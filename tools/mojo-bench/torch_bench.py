@@ -97,6 +97,8 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="alternate mojo and torch ABBA this many times")
     p.add_argument("--out", default=".")
     a = p.parse_args()
+    if a.rounds < 1:
+        p.error(f"--rounds {a.rounds}: expected a count of at least 1")
     sel = (["-o", a.ops] if a.ops else []) + (["-b", a.backend] if a.backend else [])
     cases = json.loads(subprocess.check_output([a.mojo_bench, "--list"] + sel))
     suffix = f"-{a.backend}" if a.backend else ""
